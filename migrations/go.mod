@@ -1,0 +1,3 @@
+module github.com/docker-examples/stack/migrations
+
+go 1.26.8

@@ -1,0 +1,106 @@
+// Package serve runs an http.Handler on a listener until a context ends,
+// then shuts it down gracefully. It owns the timeouts every service of the
+// stack uses, so no server is ever started with Go's unlimited defaults.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Options tune a server. The zero value gives sensible defaults.
+type Options struct {
+	ReadHeaderTimeout time.Duration // default 5s
+	ReadTimeout       time.Duration // default 30s
+	// WriteTimeout bounds a whole response. Long streams (SSE) must extend
+	// their own deadline with http.ResponseController. Default 60s.
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration // default 120s
+	// DrainDelay is how long the server keeps serving after the context
+	// ends and OnDrain has run, so load balancers notice the failing
+	// readiness check before connections are refused. Default 0.
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds the wait for in-flight requests. Default 15s.
+	ShutdownTimeout time.Duration
+	// OnDrain runs once when the context ends, before DrainDelay; a
+	// service uses it to make its readiness check fail.
+	OnDrain func()
+	// OnShutdown runs when Shutdown starts; streaming handlers use it
+	// (through http.Server.RegisterOnShutdown) to end their streams politely.
+	OnShutdown func()
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.ReadHeaderTimeout, 5*time.Second)
+	def(&o.ReadTimeout, 30*time.Second)
+	def(&o.WriteTimeout, 60*time.Second)
+	def(&o.IdleTimeout, 120*time.Second)
+	def(&o.ShutdownTimeout, 15*time.Second)
+}
+
+// Listen opens a TCP listener on addr. Listening before serving lets
+// callers use ":0" and learn the port from the listener.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves h on ln until ctx ends, then drains and shuts down: OnDrain,
+// DrainDelay, then http.Server.Shutdown bounded by ShutdownTimeout. It
+// returns nil after a clean shutdown and closes ln in every case.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, opts Options) error {
+	opts.defaults()
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		ReadTimeout:       opts.ReadTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if opts.OnShutdown != nil {
+		srv.RegisterOnShutdown(opts.OnShutdown)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "drain_delay", opts.DrainDelay.String())
+	if opts.OnDrain != nil {
+		opts.OnDrain()
+	}
+	if opts.DrainDelay > 0 {
+		time.Sleep(opts.DrainDelay)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
