@@ -8,8 +8,12 @@ SHELL := bash
 IMAGE_TAG ?= dev
 export IMAGE_TAG
 COMPOSE ?= docker compose
-BASIC   := $(COMPOSE) --project-directory deploy/basic
-CLUSTER := $(COMPOSE) --project-directory deploy/cluster
+# Engines from v25 take healthcheck.start_interval; older ones reject it, so
+# it lives in an override file added only when the engine is new enough.
+ENGINE_MAJOR := $(shell docker version -f '{{.Server.Version}}' 2>/dev/null | cut -d. -f1)
+compose_files = -f deploy/$(1)/compose.yaml $(if $(shell [ "$(ENGINE_MAJOR)" -ge 25 ] 2>/dev/null && echo y),-f deploy/$(1)/start-interval.yaml)
+BASIC   := $(COMPOSE) --project-directory deploy/basic $(call compose_files,basic)
+CLUSTER := $(COMPOSE) --project-directory deploy/cluster $(call compose_files,cluster)
 FRONTEND_PORT ?= 3000
 API_PORT ?= 8000
 LB_HTTP_PORT ?= 80
