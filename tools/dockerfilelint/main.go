@@ -8,14 +8,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
-	digest "github.com/opencontainers/go-digest"
 	"github.com/moby/buildkit/frontend/dockerfile/dockerfile2llb"
+	digest "github.com/opencontainers/go-digest"
 )
 
 func main() {
@@ -32,7 +33,7 @@ func main() {
 // run lints each named file and returns how many findings it printed.
 func run(ctx context.Context, files []string, out io.Writer) (int, error) {
 	if len(files) == 0 {
-		return 0, fmt.Errorf("usage: dockerfilelint FILE...")
+		return 0, errors.New("usage: dockerfilelint FILE [FILE]")
 	}
 	total := 0
 	for _, name := range files {
