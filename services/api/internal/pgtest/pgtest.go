@@ -38,9 +38,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver for wait.ForSQL
+	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
-	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/docker-examples/stack/services/api/internal/migrate"
