@@ -170,4 +170,3 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		},
 	})
 }
-

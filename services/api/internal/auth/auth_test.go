@@ -57,7 +57,6 @@ func TestWeakKeysAreRefusedWithoutPrintingThem(t *testing.T) {
 	}
 }
 
-
 func TestChainAsksUntilSomeoneRecognisesTheRequest(t *testing.T) {
 	k, _ := NewAPIKeys(key)
 	r := httptest.NewRequest("POST", "/", nil)

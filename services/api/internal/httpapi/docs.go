@@ -7,8 +7,8 @@ import (
 	"path"
 	"strings"
 
-	swaggerfiles "github.com/swaggo/files/v2"
 	"github.com/labstack/echo/v4"
+	swaggerfiles "github.com/swaggo/files/v2"
 )
 
 // openAPIDocument is the hand-written OpenAPI 3.1 description of every

@@ -197,4 +197,3 @@ func pathID(c echo.Context) (uuid.UUID, error) {
 	}
 	return id, nil
 }
-
