@@ -146,8 +146,10 @@ func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	for k, v := range p.header {
-		c.Response().Header()[k] = v
+	for k, vs := range p.header {
+		for _, v := range vs {
+			c.Response().Header().Add(k, v)
+		}
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(p.status)
