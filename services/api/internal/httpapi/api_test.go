@@ -683,3 +683,5 @@ func TestMiddlewareSlots(t *testing.T) {
 		t.Errorf("write middleware saw (-want +got):\n%s", d)
 	}
 }
+
+func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
