@@ -166,4 +166,3 @@ func requestBody(t *testing.T, r req) []byte {
 		return w.Body.Bytes()
 	}
 }
-
