@@ -37,9 +37,10 @@ export function start(notFound) {
 
 function render(focus) {
   if (current) current.abort();
-  current = new AbortController();
+  const ctl = (current = new AbortController());
   const main = document.getElementById("main");
   main.replaceChildren();
+  main.setAttribute("aria-busy", "true");
   let view = routes.notFound, params = {};
   for (const r of routes) {
     const m = r.re.exec(location.pathname);
@@ -55,14 +56,15 @@ function render(focus) {
     else a.removeAttribute("aria-current");
   }
   dispatchEvent(new Event("routechange"));
-  const ctx = { params, query: new URLSearchParams(location.search), signal: current.signal, navigate };
+  const ctx = { params, query: new URLSearchParams(location.search), signal: ctl.signal, navigate };
   Promise.resolve(view(main, ctx))
     .catch((err) => {
       if (err?.name !== "AbortError") throw err;
     })
     .finally(() => {
+      if (!ctl.signal.aborted) main.removeAttribute("aria-busy");
       // Move focus to the new view so keyboard and screen reader users follow it.
-      if (focus && !current.signal.aborted && !main.contains(document.activeElement)) {
+      if (focus && !ctl.signal.aborted && !main.contains(document.activeElement)) {
         const h1 = main.querySelector("h1");
         (h1 || main).setAttribute("tabindex", "-1");
         (h1 || main).focus();

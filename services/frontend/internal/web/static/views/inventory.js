@@ -96,8 +96,8 @@ export async function inventoryView(main, { query, signal }) {
       return h("tr", { "data-id": it.id, class: it.id === highlight ? "flash" : null },
         h("td", { "data-label": "Name" }, h("a", { href: `/items/${encodeURIComponent(it.id)}` }, it.name)),
         h("td", { "data-label": "Image" }, h("code", {}, it.image)),
-        h("td", { "data-label": "Labels" }, (it.labels || []).map((l) =>
-          h("button", { type: "button", class: "chip", "aria-label": `Filter by label ${l}`, onclick: () => { label.value = l; applyFilters(); } }, l))),
+        h("td", { "data-label": "Labels" }, h("span", {}, (it.labels || []).map((l) =>
+          h("button", { type: "button", class: "chip", "aria-label": `Filter by label ${l}`, onclick: () => { label.value = l; applyFilters(); } }, l)))),
         h("td", { "data-label": "Updated" }, time(it.updated_at)));
     }));
     replace(datalist, [...labels].sort().map((l) => h("option", { value: l })));
