@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 )
@@ -194,11 +195,27 @@ func Build(fsys fs.FS) (*Set, error) {
 			ext := path.Ext(p)
 			f.URLPath = Prefix + strings.TrimSuffix(p, ext) + "." + hash + ext
 		}
-		if f.reps, err = representations(body, hash, f); err != nil {
-			return nil, fmt.Errorf("compress %s: %w", p, err)
-		}
+		// The identity body now; compressed variants below, in parallel.
+		f.reps = []representation{{body: body, etag: hash}}
 		set.files[f.URLPath] = f
 		set.bySource[p] = f
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(order))
+	for _, f := range set.files {
+		wg.Go(func() {
+			reps, err := representations(f.reps[0].body, f.reps[0].etag, f)
+			if err != nil {
+				errs <- fmt.Errorf("compress %s: %w", f.Source, err)
+				return
+			}
+			f.reps = reps
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
 	}
 	return set, nil
 }
@@ -452,9 +469,13 @@ func gzipBytes(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// brotliLevel 9 gives files within 10% of level 11's at half the start-up
+// time; gzip's best level costs little.
+const brotliLevel = 9
+
 func brotliBytes(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	bw := brotli.NewWriterLevel(&buf, brotli.BestCompression)
+	bw := brotli.NewWriterLevel(&buf, brotliLevel)
 	if _, err := bw.Write(b); err != nil {
 		return nil, err
 	}
