@@ -68,7 +68,7 @@ export async function request(method, path, { body, ifMatch, signal } = {}) {
 
 /** itemETag is the validator to send back with If-Match when changing item. */
 export function itemETag(item, etag) {
-  return etag || `"${item.version}"`;
+  return etag || `"v${item.version}"`;
 }
 
 export const inventory = {

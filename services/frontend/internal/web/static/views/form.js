@@ -128,11 +128,14 @@ function itemForm({ title, submitLabel, onSubmit, onReload, cancelHref }) {
 
   function showErrors(err) {
     const general = [];
+    const listed = [];
     let first;
     for (const { field, message } of err.errors) {
       // "labels[2]" and "docs_urls.0" belong to the labels and docs_urls inputs.
       const name = String(field || "").split(/[.[]/)[0];
       if (errors[name]) {
+        const label = fieldDefs.find((d) => d.name === name).label;
+        listed.push(h("li", {}, h("a", { href: `#f-${name}` }, label), `: ${message}`));
         const el = errors[name];
         el.textContent = el.textContent ? `${el.textContent} ${message}` : message;
         el.hidden = false;
@@ -153,7 +156,7 @@ function itemForm({ title, submitLabel, onSubmit, onReload, cancelHref }) {
     }
     replace(summary,
       h("h2", {}, first ? "Please correct the highlighted fields" : "The item could not be saved"),
-      general.length ? h("ul", {}, general.map((g) => h("li", {}, g))) : null,
+      listed.length || general.length ? h("ul", {}, listed, general.map((g) => h("li", {}, g))) : null,
       err.correlationId ? h("p", { class: "muted" }, `Reference: ${err.correlationId}`) : null);
     summary.hidden = false;
     (first || summary).focus();
