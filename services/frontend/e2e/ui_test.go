@@ -303,3 +303,49 @@ func TestFirstViewTransferSize(t *testing.T) {
 		t.Errorf("only %d requests finished: the page did not load", len(sizes))
 	}
 }
+
+// The label filter and the pagination, with this run's own label so other
+// data does not matter; the first page is the README's screenshot.
+func TestInventoryFilterAndPagination(t *testing.T) {
+	api := newAPIClient(t)
+	label := unique("run")
+	images := []struct{ name, image, desc string }{
+		{"postgres", "postgres:17-alpine", "primary database"},
+		{"redis", "redis:7-bookworm", "cache, sessions, rate limits"},
+		{"nginx", "nginx:1.27-alpine", "static files"},
+		{"traefik", "traefik:v3.2", "edge router"},
+	}
+	for i := range 22 {
+		im := images[i%len(images)]
+		body := map[string]any{"name": fmt.Sprintf("%s-%s-%02d", im.name, label, i), "image": im.image,
+			"description": im.desc, "labels": []string{label, im.name}}
+		var it item
+		if code := api.call("POST", "/api/inventory", body, &it); code != http.StatusCreated && code != http.StatusOK {
+			t.Fatalf("create = %d", code)
+		}
+		t.Cleanup(func() { api.call("DELETE", "/api/inventory/"+it.ID, nil, nil) })
+	}
+	u := newUser(t)
+	u.signIn()
+	u.open("/?label=" + label)
+	rows := `document.querySelectorAll("tbody tr").length`
+	u.waitFor("the first page", rows+` === 20 && !document.querySelector("#next").disabled && document.querySelector("#prev").disabled`)
+	u.shot("inventory")
+	u.do("next page", chromedp.Click(chromedp.CSS("#next")))
+	u.waitFor("the second page", rows+` === 2 && document.querySelector("#next").disabled`)
+	u.do("previous page", chromedp.Click(chromedp.CSS("#prev")))
+	u.waitFor("the first page again", rows+` === 20`)
+
+	// Clicking a label chip filters by it: only this run's redis items remain.
+	u.do("filter by a label", chromedp.Click(chromedp.CSS(`button.chip[aria-label="Filter by label redis"]`)))
+	u.waitFor("the filtered list", `location.search === "?label=redis" && document.querySelector("main").getAttribute("aria-busy") !== "true"`)
+	labels := eval[[]string](u, `[...document.querySelectorAll("tbody tr")].map(tr => [...tr.querySelectorAll(".chip")].map(c => c.textContent).join(","))`)
+	if len(labels) < 5 {
+		t.Errorf("label filter redis shows %d items, want at least this run's 5", len(labels))
+	}
+	for _, l := range labels {
+		if !strings.Contains(","+l+",", ",redis,") {
+			t.Errorf("label filter redis shows an item labelled %q", l)
+		}
+	}
+}
