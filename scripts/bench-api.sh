@@ -41,6 +41,7 @@ cleanup() {
   # Delete what this run created, a page at a time.
   local ids
   while ids=$(curl -fsS "$base/api/inventory?limit=100&label=bench-$run" | jq -r '.items[].id') && [[ -n $ids ]]; do
+    # shellcheck disable=SC2001 # one curl config stanza per id
     sed "s|.*|url = \"$base/api/inventory/&\"\noutput = /dev/null|" <<<"$ids" |
       curl --no-progress-meter -fsS --parallel --parallel-max 16 -X DELETE -H "X-API-Key: $key" -K - || break
   done
