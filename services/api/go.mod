@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/docker-examples/stack/platform v0.0.0
+	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/google/go-cmp v0.7.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
