@@ -54,7 +54,6 @@ func newReplica(t *testing.T, r *faultredis.Redis) replica {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	c, err := cache.New(r.Client(t), cache.Options{
-		Prefix:     r.Prefix,
 		TTL:        time.Minute,
 		BypassFor:  50 * time.Millisecond,
 		RetryEvery: 20 * time.Millisecond,

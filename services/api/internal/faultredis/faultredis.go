@@ -4,36 +4,29 @@
 // proxy drop every open connection and refuse new ones (each accepted
 // connection is closed at once), which is what clients see when Redis goes
 // away; Start lets traffic through again. Redis itself keeps running, so the
-// same fixture works with any server named by TEST_REDIS_URL, shared by many
-// packages at once. Each fixture has its own key prefix; Flush deletes only
-// keys under it, which is how a test simulates a Redis restart that lost its
+// fixture works with whatever server package redistest finds (TEST_REDIS_URL
+// or a REDIS_IMAGE container, else a skip, or a failure under CI=true), and
+// each fixture has a logical database of its own from redistest. Flush
+// empties it, which is how a test simulates a Redis restart that lost its
 // data.
-//
-// With TEST_REDIS_URL unset the tests are skipped, except when CI=true, where
-// they fail: CI must not pass by testing nothing.
 package faultredis
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/docker-examples/stack/services/api/internal/redistest"
 )
 
 // Redis is one test's view of a real Redis server behind a proxy it controls.
 // Its methods are safe for concurrent use.
 type Redis struct {
-	// Prefix is unique to this fixture; tests put every key they own under
-	// it so tests sharing a server never see each other's keys.
-	Prefix string
-
 	upstream string
 	direct   *redis.Client
 	ln       net.Listener
@@ -44,36 +37,20 @@ type Redis struct {
 	wg      sync.WaitGroup
 }
 
-// New starts a proxy to the server named by TEST_REDIS_URL and registers its
-// shutdown with t.Cleanup. It skips the test when no server is configured
-// (fails under CI=true).
+// New reserves a database with redistest, starts a proxy to it, and
+// registers their shutdown with t.Cleanup.
 func New(t testing.TB) *Redis {
 	t.Helper()
-	url := os.Getenv("TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_REDIS_URL is not set; CI needs a Redis for these tests")
-		}
-		t.Skip("TEST_REDIS_URL is not set: skipping a test that needs a real Redis")
-	}
-	opts, err := redis.ParseURL(url)
+	opts, err := redis.ParseURL(redistest.URL(t))
 	if err != nil {
-		t.Fatalf("TEST_REDIS_URL: %v", err)
+		t.Fatalf("faultredis: %v", err)
 	}
 	direct := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := direct.Ping(ctx).Err(); err != nil {
-		t.Fatalf("TEST_REDIS_URL %s: %v", opts.Addr, err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
+		t.Fatalf("faultredis: proxy listen: %v", err)
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
 	r := &Redis{
-		Prefix:   "test:" + hex.EncodeToString(b) + ":",
 		upstream: opts.Addr,
 		direct:   direct,
 		ln:       ln,
@@ -82,7 +59,6 @@ func New(t testing.TB) *Redis {
 	r.wg.Add(1)
 	go r.accept()
 	t.Cleanup(func() {
-		_ = r.Flush(context.Background())
 		_ = ln.Close()
 		r.Stop()
 		r.wg.Wait()
@@ -95,8 +71,7 @@ func New(t testing.TB) *Redis {
 func (r *Redis) Addr() string { return r.ln.Addr().String() }
 
 // Client returns a client connected through the proxy with the short
-// timeouts a service should use, closed by t.Cleanup. The options db and
-// credentials are those of TEST_REDIS_URL.
+// timeouts a service should use, closed by t.Cleanup.
 func (r *Redis) Client(t testing.TB) *redis.Client {
 	t.Helper()
 	o := *r.direct.Options()
@@ -131,21 +106,10 @@ func (r *Redis) Start() {
 	r.stopped = false
 }
 
-// Flush deletes every key under Prefix, as a Redis restarted without its
-// data would have none of them. It goes around the proxy.
+// Flush empties the fixture's database, as a Redis restarted without its
+// data would be. It goes around the proxy.
 func (r *Redis) Flush(ctx context.Context) error {
-	iter := r.direct.Scan(ctx, 0, r.Prefix+"*", 500).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	return r.direct.Del(ctx, keys...).Err()
+	return r.direct.FlushDB(ctx).Err()
 }
 
 func (r *Redis) accept() {

@@ -61,16 +61,16 @@ func do(h http.Handler, remote string, hdr map[string]string) *httptest.Response
 }
 
 // byClientIP is the wiring's policy for anonymous clients.
-func byClientIP(prefix string, res *forwarded.Resolver, limit ratelimit.Limit) ratelimit.Policy {
+func byClientIP(res *forwarded.Resolver, limit ratelimit.Limit) ratelimit.Policy {
 	return func(r *http.Request) (string, ratelimit.Limit) {
-		return prefix + ratelimit.IPKey(res.ClientIP(r)), limit
+		return ratelimit.IPKey(res.ClientIP(r)), limit
 	}
 }
 
 func TestLimitIsSharedByReplicas(t *testing.T) {
 	r := faultredis.New(t)
 	limit := ratelimit.Limit{Rate: 3, Burst: 3, Period: time.Minute}
-	policy := byClientIP(r.Prefix, &forwarded.Resolver{}, limit)
+	policy := byClientIP(&forwarded.Resolver{}, limit)
 	replicas := []http.Handler{
 		handler(newLimiter(t, r, ratelimit.Options{}), policy),
 		handler(newLimiter(t, r, ratelimit.Options{}), policy),
@@ -97,7 +97,7 @@ func TestLimitIsSharedByReplicas(t *testing.T) {
 func TestHeaders(t *testing.T) {
 	r := faultredis.New(t)
 	limit := ratelimit.Limit{Rate: 2, Burst: 2, Period: time.Minute}
-	h := handler(newLimiter(t, r, ratelimit.Options{}), byClientIP(r.Prefix, &forwarded.Resolver{}, limit))
+	h := handler(newLimiter(t, r, ratelimit.Options{}), byClientIP(&forwarded.Resolver{}, limit))
 
 	rec := do(h, "192.0.2.1:1", nil)
 	want := map[string]string{
@@ -141,7 +141,7 @@ func TestForwardedForCannotBeSpoofed(t *testing.T) {
 		t.Fatal(err)
 	}
 	limit := ratelimit.Limit{Rate: 1, Burst: 1, Period: time.Minute}
-	h := handler(newLimiter(t, r, ratelimit.Options{}), byClientIP(r.Prefix, forwarded.New(trusted), limit))
+	h := handler(newLimiter(t, r, ratelimit.Options{}), byClientIP(forwarded.New(trusted), limit))
 
 	do(h, "203.0.113.5:1", map[string]string{"X-Forwarded-For": "198.51.100.1"})
 	if rec := do(h, "203.0.113.5:1", map[string]string{"X-Forwarded-For": "198.51.100.2"}); rec.Code != http.StatusTooManyRequests {
@@ -176,7 +176,7 @@ func TestRedisDown(t *testing.T) {
 				BypassFor:  10 * time.Millisecond,
 				Log:        slog.New(slog.NewJSONHandler(&logs, nil)),
 			})
-			h := handler(l, byClientIP(r.Prefix, &forwarded.Resolver{}, limit))
+			h := handler(l, byClientIP(&forwarded.Resolver{}, limit))
 			do(h, "192.0.2.1:1", nil) // the budget is spent
 
 			r.Stop()
