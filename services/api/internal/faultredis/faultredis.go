@@ -27,6 +27,7 @@ import (
 // Redis is one test's view of a real Redis server behind a proxy it controls.
 // Its methods are safe for concurrent use.
 type Redis struct {
+	url      string
 	upstream string
 	direct   *redis.Client
 	ln       net.Listener
@@ -41,7 +42,8 @@ type Redis struct {
 // registers their shutdown with t.Cleanup.
 func New(t testing.TB) *Redis {
 	t.Helper()
-	opts, err := redis.ParseURL(redistest.URL(t))
+	url := redistest.URL(t)
+	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatalf("faultredis: %v", err)
 	}
@@ -51,6 +53,7 @@ func New(t testing.TB) *Redis {
 		t.Fatalf("faultredis: proxy listen: %v", err)
 	}
 	r := &Redis{
+		url:      url,
 		upstream: opts.Addr,
 		direct:   direct,
 		ln:       ln,
@@ -74,13 +77,16 @@ func (r *Redis) Addr() string { return r.ln.Addr().String() }
 // timeouts a service should use, closed by t.Cleanup.
 func (r *Redis) Client(t testing.TB) *redis.Client {
 	t.Helper()
-	o := *r.direct.Options()
+	o, err := redis.ParseURL(r.url) // fresh options: a client's must not be shared
+	if err != nil {
+		t.Fatal(err)
+	}
 	o.Addr = r.Addr()
 	o.DialTimeout = time.Second
 	o.ReadTimeout = time.Second
 	o.WriteTimeout = time.Second
 	o.MaxRetries = -1
-	c := redis.NewClient(&o)
+	c := redis.NewClient(o)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
