@@ -4,11 +4,13 @@ import (
 	"os"
 	"testing"
 
+	"github.com/docker-examples/stack/services/api/internal/pgtest"
 	"github.com/docker-examples/stack/services/api/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	redistest.Stop()
+	pgtest.Stop()
 	os.Exit(code)
 }

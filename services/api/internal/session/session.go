@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/docker-examples/stack/services/api/internal/auth"
 )
 
 var (
@@ -43,6 +45,8 @@ var (
 	ErrCSRF = errors.New("missing or wrong X-CSRF-Token")
 	// ErrMalformed wraps a login body that is not the expected JSON: 400.
 	ErrMalformed = errors.New("malformed login request")
+	// ErrUnavailable wraps Redis failures: 503, never a silent logout.
+	ErrUnavailable = errors.New("session store unavailable")
 )
 
 // CSRFHeader is the header that carries the CSRF token.
@@ -155,7 +159,7 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return nil
 	})
 	if err != nil {
-		return Session{}, fmt.Errorf("session: login: %w", err)
+		return Session{}, fmt.Errorf("session: login: %w: %w", ErrUnavailable, err)
 	}
 	http.SetCookie(w, m.cookie(r, id, int(m.opts.AbsoluteTimeout/time.Second)))
 	return s, nil
@@ -202,7 +206,7 @@ func (m *Manager) Get(r *http.Request) (Session, error) {
 		return Session{}, ErrNoSession
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("session: get: %w", err)
+		return Session{}, fmt.Errorf("session: get: %w: %w", ErrUnavailable, err)
 	}
 	if len(v) != 3 {
 		return Session{}, fmt.Errorf("session: get: unexpected reply %v", v)
@@ -220,7 +224,7 @@ func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, m.cookie(r, "", -1))
 	if id := m.sessionID(r); id != "" {
 		if err := m.rdb.Del(r.Context(), m.key(id)).Err(); err != nil {
-			return fmt.Errorf("session: logout: %w", err)
+			return fmt.Errorf("session: logout: %w: %w", ErrUnavailable, err)
 		}
 	}
 	return nil
@@ -234,6 +238,34 @@ func CheckCSRF(s Session, r *http.Request) error {
 		return ErrCSRF
 	}
 	return nil
+}
+
+// Authenticate implements auth.Authenticator with the session cookie: no
+// cookie is auth.ErrNoCredentials, an ended session
+// auth.ErrInvalidCredentials, and an unsafe method without the session's
+// X-CSRF-Token auth.ErrForbidden (wrapping ErrCSRF). Redis failing is
+// ErrUnavailable. The principal's Subject is the username.
+func (m *Manager) Authenticate(r *http.Request) (auth.Principal, error) {
+	if !m.HasCookie(r) {
+		return auth.Principal{}, auth.ErrNoCredentials
+	}
+	s, err := m.Get(r)
+	switch {
+	case errors.Is(err, ErrNoSession):
+		return auth.Principal{}, fmt.Errorf("%w: the session has ended", auth.ErrInvalidCredentials)
+	case err != nil:
+		return auth.Principal{}, err
+	}
+	if !safeMethod(r.Method) {
+		if err := CheckCSRF(s, r); err != nil {
+			return auth.Principal{}, fmt.Errorf("%w: %w", auth.ErrForbidden, err)
+		}
+	}
+	return auth.Principal{Subject: s.Username, Method: "session"}, nil
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace
 }
 
 // HasCookie reports whether r carries a session cookie at all, live or

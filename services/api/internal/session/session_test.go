@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/docker-examples/stack/platform/secret"
+	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/faultredis"
 	"github.com/docker-examples/stack/services/api/internal/redistest"
 	"github.com/docker-examples/stack/services/api/internal/session"
@@ -317,5 +318,51 @@ func TestRedisDown(t *testing.T) {
 	}
 	if !whoami(t, m, c).Authenticated {
 		t.Error("session lost across the outage")
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	r := faultredis.New(t)
+	m := newManager(t, r, session.Options{})
+	c, csrf := login(t, m)
+	ended := &http.Cookie{Name: c.Name, Value: strings.Repeat("A", 43)}
+	tests := []struct {
+		name   string
+		method string
+		cookie *http.Cookie
+		csrf   string
+		want   error
+	}{
+		{"no cookie", http.MethodPost, nil, "", auth.ErrNoCredentials},
+		{"read", http.MethodGet, c, "", nil},
+		{"write with csrf", http.MethodPatch, c, csrf, nil},
+		{"write without csrf", http.MethodDelete, c, "", auth.ErrForbidden},
+		{"write with a wrong csrf", http.MethodPost, c, "nope", auth.ErrForbidden},
+		{"ended session", http.MethodPost, ended, csrf, auth.ErrInvalidCredentials},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, "/api/inventory", nil)
+			if tc.cookie != nil {
+				req.AddCookie(tc.cookie)
+			}
+			if tc.csrf != "" {
+				req.Header.Set(session.CSRFHeader, tc.csrf)
+			}
+			p, err := m.Authenticate(req)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Authenticate error = %v, want %v", err, tc.want)
+			}
+			if err == nil && (p.Subject != "admin" || p.Method != "session") {
+				t.Errorf("principal = %+v, want admin by session", p)
+			}
+		})
+	}
+	r.Stop()
+	req := httptest.NewRequest(http.MethodPost, "/api/inventory", nil)
+	req.AddCookie(c)
+	req.Header.Set(session.CSRFHeader, csrf)
+	if _, err := m.Authenticate(req); !errors.Is(err, session.ErrUnavailable) {
+		t.Errorf("Authenticate with Redis down: %v, want ErrUnavailable (503, not 401)", err)
 	}
 }

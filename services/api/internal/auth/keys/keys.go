@@ -3,12 +3,11 @@
 // Keys live in PostgreSQL (table api_keys, migration 00002) as SHA-256
 // hashes: a key is 256 random bits, so a fast hash makes a leaked table
 // useless while verification stays one index probe. The key itself exists
-// only in the output of Create (`api keys create NAME`), shown once. Keys
-// listed in API_KEYS_FILE (the api_key.txt Docker secret) are accepted too;
-// they are hashed when the file is loaded and never stored.
+// only in the output of Create (`api keys create NAME`), shown once, and
+// revocation takes effect at once on every replica (nothing is cached).
+// Keys listed in API_KEYS_FILE are package auth's (auth.APIKeys).
 //
-// Verifier checks a presented key against both; the `api keys` subcommands
-// are Run.
+// Store is an auth.Authenticator; the `api keys` subcommands are Run.
 package keys
 
 import (
@@ -16,16 +15,17 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/docker-examples/stack/services/api/internal/auth"
 )
 
 // ErrInvalid means the presented key is unknown or revoked: 401.
@@ -146,72 +146,36 @@ func (s *Store) lookup(ctx context.Context, key string) (Key, error) {
 	return k, nil
 }
 
-// FileKeys are the keys of API_KEYS_FILE: one per line; blank lines and
-// lines starting with # are ignored. Only their hashes are kept.
-type FileKeys struct {
-	hashes map[[32]byte]string // hash -> principal id
-}
-
-// minFileKeyLen refuses keys weak enough to guess.
-const minFileKeyLen = 16
-
-// LoadFile reads path. The error names the line of a key too short to be
-// safe (under 16 characters), without printing it.
-func LoadFile(path string) (*FileKeys, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("API_KEYS_FILE: %w", err)
-	}
-	return ParseFile(string(b), path)
-}
-
-// ParseFile parses the contents of a keys file; name is used in errors.
-func ParseFile(contents, name string) (*FileKeys, error) {
-	fk := &FileKeys{hashes: map[[32]byte]string{}}
-	for i, line := range strings.Split(contents, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if len(line) < minFileKeyLen || len(line) > maxKeyLen {
-			return nil, fmt.Errorf("API_KEYS_FILE %s line %d: a key must have %d to %d characters", name, i+1, minFileKeyLen, maxKeyLen)
-		}
-		h := sha256.Sum256([]byte(line))
-		fk.hashes[h] = "file:" + hex.EncodeToString(h[:6])
-	}
-	return fk, nil
-}
-
-// Len is the number of keys loaded.
-func (f *FileKeys) Len() int {
-	if f == nil {
-		return 0
-	}
-	return len(f.hashes)
-}
-
-// Verifier checks presented keys against the file keys and the Store.
-// Either may be nil. It is safe for concurrent use.
-type Verifier struct {
-	File  *FileKeys
-	Store *Store
-}
-
-// Verify returns the key that secret is, or ErrInvalid. Any other error
-// means the check could not be made (the database is down): not the
-// client's fault. File keys are named "API_KEYS_FILE" and have the id
-// "file:" followed by 12 hex digits of their hash.
-func (v *Verifier) Verify(ctx context.Context, secret string) (Key, error) {
-	if secret == "" || len(secret) > maxKeyLen {
+// Verify returns the live key whose secret is secret, or ErrInvalid. Any
+// other error means the check could not be made (the database is down):
+// not the client's fault.
+func (s *Store) Verify(ctx context.Context, secret string) (Key, error) {
+	if !strings.HasPrefix(secret, keyPrefix) || len(secret) > maxKeyLen {
 		return Key{}, ErrInvalid
 	}
-	if v.File != nil {
-		if id, ok := v.File.hashes[sha256.Sum256([]byte(secret))]; ok {
-			return Key{ID: id, Name: "API_KEYS_FILE"}, nil
-		}
+	return s.lookup(ctx, secret)
+}
+
+// Authenticate implements auth.Authenticator with the X-API-Key header.
+// A key that is not in the table is ErrNoCredentials, not invalid: in an
+// auth.Chain the file keys (auth.APIKeys, API_KEYS_FILE) come next and
+// refuse a key nobody knows with ErrInvalidCredentials. So put the Store
+// before them:
+//
+//	auth.Chain{keysStore, fileKeys, sessions}
+//
+// The principal's Subject is "api-key:" and the key's id.
+func (s *Store) Authenticate(r *http.Request) (auth.Principal, error) {
+	secret := r.Header.Get(auth.APIKeyHeader)
+	if secret == "" {
+		return auth.Principal{}, auth.ErrNoCredentials
 	}
-	if v.Store == nil || !strings.HasPrefix(secret, keyPrefix) {
-		return Key{}, ErrInvalid
+	k, err := s.Verify(r.Context(), secret)
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return auth.Principal{}, auth.ErrNoCredentials
+	case err != nil:
+		return auth.Principal{}, err
 	}
-	return v.Store.lookup(ctx, secret)
+	return auth.Principal{Subject: "api-key:" + k.ID, Method: "api_key"}, nil
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/auth/keys"
 	"github.com/docker-examples/stack/services/api/internal/pgtest"
 )
@@ -22,7 +25,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.New(t)
 	s := keys.NewStore(pool)
-	v := &keys.Verifier{Store: s}
+	v := s
 
 	k, secret, err := s.Create(ctx, "ci")
 	if err != nil {
@@ -90,7 +93,7 @@ func TestCommands(t *testing.T) {
 	if !strings.Contains(note, "only time") {
 		t.Errorf("create output lacks the shown-once warning:\n%s", out)
 	}
-	k, err := (&keys.Verifier{Store: s}).Verify(ctx, secret)
+	k, err := s.Verify(ctx, secret)
 	if err != nil {
 		t.Fatalf("the first line of create (%q) is not a working key: %v", secret, err)
 	}
@@ -124,28 +127,43 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-func TestFileKeys(t *testing.T) {
-	const good = "0123456789abcdef0123456789abcdef"
-	fk, err := keys.ParseFile("# automation\n\n  "+good+"  \r\n", "api_key.txt")
+func TestAuthenticate(t *testing.T) {
+	ctx := context.Background()
+	s := keys.NewStore(pgtest.New(t))
+	k, secret, err := s.Create(ctx, "ci")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fk.Len() != 1 {
-		t.Fatalf("Len = %d, want 1", fk.Len())
+	fileKeys, err := auth.NewAPIKeys("file-key-0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
 	}
-	v := &keys.Verifier{File: fk}
-	k, err := v.Verify(context.Background(), good)
-	if err != nil || !strings.HasPrefix(k.ID, "file:") {
-		t.Errorf("Verify(file key) = %+v, %v", k, err)
+	chain := auth.Chain{s, fileKeys}
+	tests := []struct {
+		name, header, subject string
+		err                   error
+	}{
+		{"database key", secret, "api-key:" + k.ID, nil},
+		{"file key after the store", "file-key-0123456789abcdef", "", nil},
+		{"unknown key", "dex_unknown-0123456789", "", auth.ErrInvalidCredentials},
+		{"no key", "", "", auth.ErrNoCredentials},
 	}
-	for _, bad := range []string{"", good + "0", strings.Repeat("a", 300)} {
-		if _, err := v.Verify(context.Background(), bad); !errors.Is(err, keys.ErrInvalid) {
-			t.Errorf("Verify(%.20q) error = %v, want ErrInvalid", bad, err)
-		}
-	}
-
-	_, err = keys.ParseFile(good+"\nshortkey\n", "api_key.txt")
-	if err == nil || !strings.Contains(err.Error(), "line 2") || strings.Contains(err.Error(), "shortkey") {
-		t.Errorf("ParseFile(short key) error = %v, want one naming line 2 without the key", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/api/inventory", nil)
+			if tc.header != "" {
+				req.Header.Set(auth.APIKeyHeader, tc.header)
+			}
+			p, err := chain.Authenticate(req)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Authenticate error = %v, want %v", err, tc.err)
+			}
+			if tc.subject != "" && p.Subject != tc.subject {
+				t.Errorf("Subject = %q, want %q", p.Subject, tc.subject)
+			}
+			if err == nil && p.Method != "api_key" {
+				t.Errorf("Method = %q, want api_key", p.Method)
+			}
+		})
 	}
 }
