@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/docker-examples/stack/services/api/internal/events"
 	"github.com/docker-examples/stack/services/api/internal/faultredis"
+	"github.com/docker-examples/stack/services/api/internal/inventory"
 	"github.com/docker-examples/stack/services/api/internal/redistest"
 )
 
@@ -417,4 +420,26 @@ func FuzzParseID(f *testing.F) {
 			t.Fatalf("id %q would break SSE framing", id)
 		}
 	})
+}
+
+func TestItemEvents(t *testing.T) {
+	r := faultredis.New(t)
+	rp := newReplica(t, r, "api-1", events.Options{})
+	c := connect(t, rp.srv.URL, "")
+	c.ready(t)
+	id := uuid.New()
+	it := &inventory.Item{ID: id, Name: "postgres"}
+	pub := events.ItemEvents{P: rp.pub}
+	if err := pub.Publish(context.Background(), inventory.Event{Type: inventory.ItemUpdated, ID: id, Item: it}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(context.Background(), inventory.Event{Type: inventory.ItemDeleted, ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.next(t); m.Event != "item.updated" || !strings.Contains(m.Data, `"name":"postgres"`) {
+		t.Errorf("update event = %+v", m)
+	}
+	if m := c.next(t); m.Event != "item.deleted" || m.Data != `{"id":"`+id.String()+`","instance_id":"api-1"}` {
+		t.Errorf("delete event = %+v, want data without item", m)
+	}
 }
