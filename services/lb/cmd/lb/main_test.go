@@ -25,8 +25,8 @@ func startRun(t *testing.T, env map[string]string) (string, <-chan error, contex
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+			var line struct{ Msg, Addr, Listener string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" && line.Listener == "http" {
 				addr <- line.Addr
 			}
 		}
@@ -45,7 +45,8 @@ func startRun(t *testing.T, env map[string]string) (string, <-chan error, contex
 }
 
 func TestServeHealthAndGracefulStop(t *testing.T) {
-	base, done, cancel := startRun(t, map[string]string{"PORT": "0"})
+	base, done, cancel := startRun(t, map[string]string{"PORT": "0", "HTTPS_PORT": "0", "ADMIN_PORT": "0",
+		"GRACE_PERIOD": "0s", "API_UPSTREAM": "127.0.0.1:1", "FRONTEND_UPSTREAM": "127.0.0.1:1"})
 	resp, err := http.Get(base + "/health")
 	if err != nil {
 		t.Fatal(err)
