@@ -138,6 +138,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p += "/"
 		}
 		r.URL.Path, r.URL.RawPath = p, ""
+		r.RequestURI = "" // the Forwarder rebuilds the target from r.URL
 	}
 	if p == "/health" {
 		if x, ok := w.(*exchange); ok {

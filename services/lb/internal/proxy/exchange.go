@@ -19,7 +19,6 @@ type exchange struct {
 	bytes       int64
 	start       time.Time
 	requestID   string
-	idHeader    [1]string // backing array for the X-Request-ID response header
 	fwd         Forwarded
 	pool        string
 	backend     *balancer.Backend
@@ -51,7 +50,6 @@ func exchangeOf(w http.ResponseWriter, r *http.Request, p *Forwarder) *exchange 
 		return x
 	}
 	x := &exchange{w: w, start: time.Now(), requestID: requestID(r.Header), fwd: forwardedFor(r, p.opts.Trusted)}
-	x.idHeader[0] = x.requestID
 	x.tried = x.triedArray[:0]
 	return x
 }

@@ -311,8 +311,7 @@ func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d
 		h[k] = vv
 	}
 	if len(h["X-Request-Id"]) == 0 {
-		x.idHeader[0] = x.requestID
-		h["X-Request-Id"] = x.idHeader[:]
+		h["X-Request-Id"] = []string{x.requestID}
 	}
 	if f.sticky != nil {
 		f.sticky.Stick(h, r, b)
