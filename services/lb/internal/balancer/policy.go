@@ -64,6 +64,9 @@ func roundRobin(next *atomic.Uint64, bs []*Backend, f Filter) *Backend {
 		}
 		return b
 	}
+	if fallback == nil {
+		next.Add(^uint64(0)) // give the turn back for the relaxed pass
+	}
 	return fallback
 }
 

@@ -81,10 +81,11 @@ func (c *Checker) Run(ctx context.Context) {
 }
 
 // NewClient returns the HTTP client probes use: no redirects, no proxy
-// from the environment, one idle connection per backend.
+// from the environment, a new connection per probe (so a backend that
+// stopped accepting is noticed, and a probe is never silently retried).
 func NewClient() *http.Client {
 	return &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute, DisableCompression: true},
+		Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
