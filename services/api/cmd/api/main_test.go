@@ -45,7 +45,7 @@ func startRun(t *testing.T, env map[string]string) (string, <-chan error, contex
 }
 
 func TestServeHealthAndGracefulStop(t *testing.T) {
-	base, done, cancel := startRun(t, map[string]string{"PORT": "0"})
+	base, done, cancel := startRun(t, map[string]string{"PORT": "0", "SHUTDOWN_DRAIN": "0s"})
 	resp, err := http.Get(base + "/health")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,87 @@
+# The Makefile is thin: each target is one script or one compose command,
+# and CI (.ci/run) calls these same targets. `make help` lists them.
+SHELL := bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+
+IMAGE_TAG ?= dev
+export IMAGE_TAG
+COMPOSE ?= docker compose
+# Engines from v25 take healthcheck.start_interval; older ones reject it, so
+# it lives in an override file added only when the engine is new enough.
+ENGINE_MAJOR := $(shell docker version -f '{{.Server.Version}}' 2>/dev/null | cut -d. -f1)
+compose_files = -f deploy/$(1)/compose.yaml $(if $(shell [ "$(ENGINE_MAJOR)" -ge 25 ] 2>/dev/null && echo y),-f deploy/$(1)/start-interval.yaml)
+BASIC   := $(COMPOSE) --project-directory deploy/basic $(call compose_files,basic)
+CLUSTER := $(COMPOSE) --project-directory deploy/cluster $(call compose_files,cluster)
+FRONTEND_PORT ?= 3000
+API_PORT ?= 8000
+LB_HTTP_PORT ?= 80
+LB_HTTPS_PORT ?= 443
+export FRONTEND_PORT API_PORT LB_HTTP_PORT LB_HTTPS_PORT
+
+.PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down \
+	test lint e2e e2e-cluster bench-api bench-lb bench-frontend clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+tools: ## Install Compose v2 and buildx as Docker CLI plugins when missing
+	bash scripts/install-docker-plugins.sh
+
+secrets: ## Generate deploy/secrets/*.txt on first use (never committed)
+	bash scripts/secrets.sh
+
+images: ## Build every image the stack uses (stand-ins from Debian when no registry answers)
+	bash scripts/images.sh
+
+up: secrets images ## Run the basic stack and wait until every service is healthy
+	$(BASIC) up -d --no-build --wait --wait-timeout 300
+	echo "frontend: http://localhost:$(FRONTEND_PORT)/"
+	echo "api:      http://localhost:$(API_PORT)/api/status  (docs: http://localhost:$(API_PORT)/docs)"
+
+down: ## Stop the basic stack (volumes are kept; add -v by hand to drop them)
+	$(BASIC) down --remove-orphans
+
+logs: ## Follow the basic stack's logs
+	$(BASIC) logs -f
+
+ps: ## Show the basic stack's containers and their health
+	$(BASIC) ps
+
+cluster: secrets images ## Run the load-balanced cluster (lb on 80/443, 3 api replicas)
+	$(CLUSTER) up -d --no-build --wait --wait-timeout 300
+	echo "cluster: http://localhost:$(LB_HTTP_PORT)/  https://localhost:$(LB_HTTPS_PORT)/"
+
+cluster-down: ## Stop the cluster
+	$(CLUSTER) down --remove-orphans
+
+swarm-up: secrets images ## Deploy the swarm stack (initialises a one-node swarm if needed)
+	bash scripts/swarm.sh up
+
+swarm-down: ## Remove the swarm stack
+	bash scripts/swarm.sh down
+
+test: ## Run every module's tests with -race (PostgreSQL and Redis via testcontainers or TEST_*_URL)
+	bash scripts/test.sh
+
+lint: ## gofmt, go vet, staticcheck, Dockerfile lint, shellcheck, compose config
+	bash scripts/lint.sh
+
+e2e: ## End-to-end tests against the running basic stack (make up first)
+	bash scripts/e2e.sh basic
+
+e2e-cluster: ## End-to-end tests through the running cluster (make cluster first)
+	bash scripts/e2e.sh cluster
+
+bench-api: ## Load-test the API of the running basic stack (hey)
+	bash scripts/bench-api.sh
+
+bench-lb: ## Our lb against nginx and HAProxy on this machine (wrk)
+	bash scripts/bench-lb.sh
+
+bench-frontend: ## The frontend's assets against nginx (wrk), and the first view's size
+	bash scripts/bench-frontend.sh
+
+clean: ## Remove build output
+	rm -rf out

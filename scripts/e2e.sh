@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests (services/*/e2e) against a running stack.
+#   scripts/e2e.sh basic     after `make up`: api and frontend on their ports
+#   scripts/e2e.sh cluster   after `make cluster`: everything through the lb
+# The tests read their targets from E2E_* variables and skip without them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pattern="${1:-basic}"
+E2E_API_KEY="$(cat deploy/secrets/api_key.txt)"
+E2E_ADMIN_PASSWORD="$(cat deploy/secrets/admin_password.txt)"
+export E2E_API_KEY E2E_ADMIN_PASSWORD
+case "$pattern" in
+basic)
+	export E2E_API_URL="http://127.0.0.1:${API_PORT:-8000}"
+	export E2E_FRONTEND_URL="http://127.0.0.1:${FRONTEND_PORT:-3000}"
+	;;
+cluster)
+	export E2E_LB_URL="http://127.0.0.1:${LB_HTTP_PORT:-80}"
+	export E2E_API_URL="$E2E_LB_URL"
+	export E2E_FRONTEND_URL="$E2E_LB_URL"
+	;;
+*)
+	echo "e2e: want basic or cluster, got $pattern" >&2
+	exit 1
+	;;
+esac
+
+mapfile -t pkgs < <(find services -type d -name e2e -printf './%p/...\n' | sort)
+if [ "${#pkgs[@]}" -eq 0 ]; then
+	echo "e2e: no e2e packages" >&2
+	exit 1
+fi
+export E2E_SCREENSHOT_DIR="${E2E_SCREENSHOT_DIR:-$PWD/out/screenshots}"
+mkdir -p "$E2E_SCREENSHOT_DIR"
+go test -count=1 -timeout 15m "${pkgs[@]}"

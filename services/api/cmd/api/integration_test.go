@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker-examples/stack/services/api/internal/pgtest"
+	"github.com/docker-examples/stack/services/api/internal/redistest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	redistest.Stop()
+	os.Exit(code)
+}
+
+// emptyDatabase returns the URL of a fresh database with no tables: pgtest
+// hands out migrated ones, so drop the schema.
+func emptyDatabase(t *testing.T) string {
+	t.Helper()
+	pool := pgtest.New(t)
+	if _, err := pool.Exec(context.Background(), "DROP TABLE items; DROP TABLE goose_db_version"); err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+	return pool.Config().ConnString()
+}
+
+func TestMigrateUpStatusDown(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": emptyDatabase(t)}
+	getenv := func(k string) string { return env[k] }
+	ctx := context.Background()
+	status := func() string {
+		var out bytes.Buffer
+		if err := run(ctx, []string{"migrate", "status"}, getenv, &out); err != nil {
+			t.Fatalf("migrate status: %v", err)
+		}
+		return out.String()
+	}
+	if s := status(); !strings.Contains(s, "pending") {
+		t.Fatalf("status before up:\n%s\nwant pending", s)
+	}
+	// Replicas starting together: every one succeeds, the lock serialises them.
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = run(ctx, []string{"migrate", "up"}, getenv, io.Discard) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent migrate up %d: %v", i, err)
+		}
+	}
+	if s := status(); !strings.Contains(s, "applied") || strings.Contains(s, "pending") {
+		t.Fatalf("status after up:\n%s\nwant all applied", s)
+	}
+	if err := run(ctx, []string{"migrate", "down"}, getenv, io.Discard); err != nil {
+		t.Fatalf("migrate down: %v", err)
+	}
+	if s := status(); !strings.Contains(s, "pending") {
+		t.Fatalf("status after down:\n%s\nwant pending", s)
+	}
+	if err := run(ctx, []string{"migrate", "sideways"}, getenv, io.Discard); err == nil {
+		t.Error("migrate sideways succeeded")
+	}
+}
+
+func TestServeWithDatabaseAndGracefulDrain(t *testing.T) {
+	keys := t.TempDir() + "/keys"
+	if err := os.WriteFile(keys, []byte("integration-key-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"PORT": "0", "DATABASE_URL": emptyDatabase(t), "REDIS_URL": redistest.URL(t),
+		"API_KEYS_FILE": keys, "AUTO_MIGRATE": "true", "SHUTDOWN_DRAIN": "3s", "INSTANCE_ID": "api-it",
+	}
+	base, done, cancel := startRun(t, env)
+	defer cancel()
+
+	ready := func() int {
+		resp, err := http.Get(base + "/ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := ready(); code != http.StatusOK {
+		t.Fatalf("/ready = %d, want 200", code)
+	}
+
+	body := `{"name":"postgres","image":"postgres:17-alpine"}`
+	r, _ := http.NewRequest("POST", base+"/api/inventory", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-API-Key", "integration-key-0123456789")
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		ID              string `json:"id"`
+		ImageNormalized string `json:"image_normalized"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || created.ImageNormalized != "docker.io/library/postgres:17-alpine" {
+		t.Fatalf("create = %d %+v", resp.StatusCode, created)
+	}
+
+	resp, err = http.Get(base + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		InstanceID   string `json:"instance_id"`
+		Dependencies map[string]struct{ Status string }
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if st.InstanceID != "api-it" || st.Dependencies["postgres"].Status != "up" || st.Dependencies["redis"].Status != "up" {
+		t.Errorf("/api/status = %+v, want both dependencies up", st)
+	}
+
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"api_pgxpool_total_conns", "api_db_queries_total"} {
+		if !bytes.Contains(m, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	// SIGTERM: /ready fails during the drain while requests are still served.
+	cancel()
+	deadline := time.Now().Add(3 * time.Second)
+	for ready() != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/ready did not turn 503 after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp, err := http.Get(base + "/api/inventory"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("during the drain GET /api/inventory = %v, %v; want 200", resp, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run = %v, want a clean stop", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop")
+	}
+}

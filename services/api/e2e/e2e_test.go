@@ -1,0 +1,205 @@
+// Package e2e_test exercises a running API over HTTP, as a client would.
+// It runs only when E2E_API_URL (e.g. http://127.0.0.1:8000) and
+// E2E_API_KEY (the key in deploy/secrets/api_key.txt) are set.
+package e2e_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+type client struct {
+	t    *testing.T
+	base string
+	key  string
+	http *http.Client
+}
+
+func newClient(t *testing.T) *client {
+	base, key := os.Getenv("E2E_API_URL"), os.Getenv("E2E_API_KEY")
+	if base == "" || key == "" {
+		t.Skip("set E2E_API_URL and E2E_API_KEY to run against a running API")
+	}
+	return &client{t: t, base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: 10 * time.Second}}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (c *client) do(method, path, contentType, body string, header map[string]string) response {
+	c.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	if method != http.MethodGet {
+		r.Header.Set("X-API-Key", c.key)
+	}
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(r)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+func (r response) want(t *testing.T, status int) response {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d: %s", r.status, status, r.body)
+	}
+	return r
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, r.body)
+	}
+}
+
+type item struct {
+	ID              string   `json:"id"`
+	Name            string   `json:"name"`
+	ImageNormalized string   `json:"image_normalized"`
+	Description     string   `json:"description"`
+	Labels          []string `json:"labels"`
+	Version         int      `json:"version"`
+}
+
+func TestInventoryOverHTTP(t *testing.T) {
+	c := newClient(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "e2e-" + hex.EncodeToString(b)
+
+	// Create.
+	r := c.do("POST", "/api/inventory", "application/json",
+		`{"name":"`+name+`","image":"postgres:17-alpine","labels":["e2e"]}`, nil).want(t, http.StatusCreated)
+	var created item
+	r.json(t, &created)
+	loc := r.header.Get("Location")
+	if created.ImageNormalized != "docker.io/library/postgres:17-alpine" || loc != "/api/inventory/"+created.ID {
+		t.Fatalf("created %+v at %q", created, loc)
+	}
+	etag := r.header.Get("ETag")
+	t.Cleanup(func() { c.do("DELETE", loc, "", "", nil) })
+
+	// Read, and a conditional read.
+	r = c.do("GET", loc, "", "", nil).want(t, http.StatusOK)
+	if r.header.Get("ETag") != etag {
+		t.Errorf("GET ETag %q, create ETag %q", r.header.Get("ETag"), etag)
+	}
+	c.do("GET", loc, "", "", map[string]string{"If-None-Match": etag}).want(t, http.StatusNotModified)
+
+	// List with filters finds it.
+	var list struct{ Items []item }
+	c.do("GET", "/api/inventory?limit=100&label=e2e&image=postgres&q="+name, "", "", nil).want(t, http.StatusOK).json(t, &list)
+	if len(list.Items) != 1 || list.Items[0].ID != created.ID {
+		t.Errorf("filtered list = %+v, want just the new item", list.Items)
+	}
+
+	// Patch with If-Match.
+	r = c.do("PATCH", loc, "application/merge-patch+json", `{"description":"from e2e"}`,
+		map[string]string{"If-Match": etag}).want(t, http.StatusOK)
+	var patched item
+	r.json(t, &patched)
+	if patched.Description != "from e2e" || patched.Version != created.Version+1 {
+		t.Errorf("patched = %+v", patched)
+	}
+
+	// A stale ETag cannot overwrite.
+	r = c.do("PATCH", loc, "application/merge-patch+json", `{"description":"lost update"}`,
+		map[string]string{"If-Match": etag}).want(t, http.StatusPreconditionFailed)
+	wantProblem(t, r, "precondition-failed")
+
+	// Duplicate names conflict.
+	wantProblem(t, c.do("POST", "/api/inventory", "application/json",
+		`{"name":"`+strings.ToUpper(name)+`","image":"redis"}`, nil).want(t, http.StatusConflict), "conflict")
+
+	// Bad input is a 4xx problem.
+	wantProblem(t, c.do("POST", "/api/inventory", "application/json", `{"name":`, nil).want(t, http.StatusBadRequest), "malformed-json")
+	wantProblem(t, c.do("POST", "/api/inventory", "application/json", `{"name":"x","image":"NOT VALID"}`, nil).
+		want(t, http.StatusUnprocessableEntity), "validation")
+	wantProblem(t, c.do("GET", "/api/inventory/not-an-id", "", "", nil).want(t, http.StatusUnprocessableEntity), "validation")
+	wantProblem(t, c.do("POST", "/api/inventory", "application/json", `{"name":"x","image":"x"}`,
+		map[string]string{"X-API-Key": "wrong-key-0123456789"}).want(t, http.StatusUnauthorized), "unauthorized")
+	big := `{"name":"x","image":"x","description":"` + strings.Repeat("x", 1<<20) + `"}`
+	wantProblem(t, c.do("POST", "/api/inventory", "application/json", big, nil).want(t, http.StatusRequestEntityTooLarge), "payload-too-large")
+
+	// Delete with the current ETag.
+	c.do("DELETE", loc, "", "", map[string]string{"If-Match": `"v1"`}).want(t, http.StatusPreconditionFailed)
+	c.do("DELETE", loc, "", "", map[string]string{"If-Match": r2etag(t, c, loc)}).want(t, http.StatusNoContent)
+	wantProblem(t, c.do("GET", loc, "", "", nil).want(t, http.StatusNotFound), "not-found")
+}
+
+func TestOperationsEndpoints(t *testing.T) {
+	c := newClient(t)
+	c.do("GET", "/health", "", "", nil).want(t, http.StatusOK)
+	var ready struct{ Status string }
+	c.do("GET", "/ready", "", "", nil).want(t, http.StatusOK).json(t, &ready)
+	if ready.Status != "ok" && ready.Status != "degraded" {
+		t.Errorf("/ready status %q", ready.Status)
+	}
+	var st struct {
+		Version    string `json:"version"`
+		InstanceID string `json:"instance_id"`
+	}
+	r := c.do("GET", "/api/status", "", "", nil).want(t, http.StatusOK)
+	r.json(t, &st)
+	if st.Version == "" || st.InstanceID == "" {
+		t.Errorf("/api/status = %s", r.body)
+	}
+	for _, h := range []string{"X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "X-Correlation-ID"} {
+		if r.header.Get(h) == "" {
+			t.Errorf("/api/status has no %s", h)
+		}
+	}
+	r = c.do("GET", "/openapi.json", "", "", nil).want(t, http.StatusOK)
+	if !bytes.Contains(r.body, []byte(`"openapi": "3.1`)) {
+		t.Errorf("/openapi.json is not OpenAPI 3.1")
+	}
+	c.do("GET", "/docs", "", "", nil).want(t, http.StatusOK)
+}
+
+func r2etag(t *testing.T, c *client, loc string) string {
+	t.Helper()
+	return c.do("GET", loc, "", "", nil).want(t, http.StatusOK).header.Get("ETag")
+}
+
+func wantProblem(t *testing.T, r response, slug string) {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var p struct {
+		Type          string `json:"type"`
+		CorrelationID string `json:"correlation_id"`
+	}
+	r.json(t, &p)
+	if p.Type != "https://docker-examples.dev/problems/"+slug || p.CorrelationID == "" {
+		t.Errorf("problem = %s, want type %s with a correlation id", r.body, slug)
+	}
+}

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(map[string]string{"INSTANCE_ID": "api-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.DatabaseURL.Reveal(), "postgres://inventory@postgres:5432/inventory?sslmode=disable"; got != want {
+		t.Errorf("DatabaseURL = %q, want %q", got, want)
+	}
+	if got, want := c.RedisURL.Reveal(), "redis://redis:6379/0"; got != want {
+		t.Errorf("RedisURL = %q, want %q", got, want)
+	}
+	if c.Port != 8000 || c.ShutdownDrain != 5*time.Second || c.AdminUsername != "admin" || c.AutoMigrate {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestDatabaseURLFromParts(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("s3cr/t@x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{
+		"DB_HOST": "db", "DB_PORT": "6543", "DB_NAME": "inv", "DB_USER": "u",
+		"DB_PASSWORD_FILE": pwFile, "DB_SSLMODE": "require",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.DatabaseURL.Reveal(), "postgres://u:s3cr%2Ft%40x@db:6543/inv?sslmode=require"; got != want {
+		t.Errorf("DatabaseURL = %q, want %q", got, want)
+	}
+	if s := fmt.Sprintf("%v %+v", c, c); strings.Contains(s, "s3cr") {
+		t.Errorf("printing the config leaks the password: %s", s)
+	}
+}
+
+func TestListsAreParsed(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"CORS_ORIGINS":    "https://Inventory.example.com, http://localhost:3000",
+		"TRUSTED_PROXIES": "10.0.0.0/8, 172.18.0.5",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"https://inventory.example.com", "http://localhost:3000"}, c.CORSOrigins); d != "" {
+		t.Errorf("CORSOrigins (-want +got):\n%s", d)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.18.0.5/32")}
+	if d := cmp.Diff(want, c.TrustedProxies, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
+		t.Errorf("TrustedProxies (-want +got):\n%s", d)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		name string
+	}{
+		{map[string]string{"PORT": "eighty"}, "PORT"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"DB_PORT": "0"}, "DB_PORT"},
+		{map[string]string{"DB_SSLMODE": "maybe"}, "DB_SSLMODE"},
+		{map[string]string{"DB_PASSWORD": "a", "DB_PASSWORD_FILE": "/x"}, "DB_PASSWORD"},
+		{map[string]string{"DATABASE_URL": "postgres://h/db", "DB_HOST": "h"}, "DATABASE_URL"},
+		{map[string]string{"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL"},
+		{map[string]string{"REDIS_URL": "http://redis"}, "REDIS_URL"},
+		{map[string]string{"CORS_ORIGINS": "*"}, "CORS_ORIGINS"},
+		{map[string]string{"CORS_ORIGINS": "https://a.example/path"}, "CORS_ORIGINS"},
+		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
+		{map[string]string{"AUTO_MIGRATE": "sometimes"}, "AUTO_MIGRATE"},
+		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN"},
+		{map[string]string{"ADMIN_PASSWORD_FILE": "/does/not/exist"}, "ADMIN_PASSWORD_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.name) {
+				t.Fatalf("Load(%v) = %v, want an error naming %s", tt.env, err, tt.name)
+			}
+		})
+	}
+}

@@ -1,0 +1,199 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/docker-examples/stack/services/api/internal/inventory"
+)
+
+// itemList is the body of GET /api/inventory.
+type itemList struct {
+	Items      []inventory.Item `json:"items"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+func (s *server) listItems(c echo.Context) error {
+	q, err := inventory.ParseListQuery(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	page, err := s.Items.ListItems(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	if page.Items == nil {
+		page.Items = []inventory.Item{}
+	}
+	return c.JSON(http.StatusOK, itemList{Items: page.Items, NextCursor: page.NextCursor})
+}
+
+func (s *server) getItem(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	it, err := s.Items.GetItem(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	tag := etag(it)
+	c.Response().Header().Set("ETag", tag)
+	if h := c.Request().Header.Get("If-None-Match"); h != "" && matchesIfNoneMatch(h, tag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.JSON(http.StatusOK, it)
+}
+
+func (s *server) createItem(c echo.Context) error {
+	body, err := readJSONBody(c, mediaJSON)
+	if err != nil {
+		return err
+	}
+	var in inventory.Input
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	it, err := in.Normalize()
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	created, err := s.Items.CreateItem(ctx, it)
+	if err != nil {
+		return err
+	}
+	s.publish(c, inventory.Event{Type: inventory.ItemCreated, ID: created.ID, Item: &created})
+	c.Response().Header().Set("Location", "/api/inventory/"+created.ID.String())
+	c.Response().Header().Set("ETag", etag(created))
+	return c.JSON(http.StatusCreated, created)
+}
+
+// replaceItem is PUT: the body is a whole item, as for create.
+func (s *server) replaceItem(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	body, err := readJSONBody(c, mediaJSON)
+	if err != nil {
+		return err
+	}
+	var in inventory.Input
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	next, err := in.Normalize()
+	if err != nil {
+		return err
+	}
+	ifMatch := c.Request().Header.Get("If-Match")
+	updated, err := s.Items.UpdateItem(c.Request().Context(), id, func(cur inventory.Item) (inventory.Item, error) {
+		if ifMatch != "" && !matchesIfMatch(ifMatch, etag(cur)) {
+			return inventory.Item{}, errPreconditionFailed
+		}
+		return next, nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.written(c, updated)
+}
+
+// patchItem is PATCH with an RFC 7396 JSON merge patch over the writable
+// fields; the result is validated as a whole item.
+func (s *server) patchItem(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	body, err := readJSONBody(c, mediaMergePatch, mediaJSON)
+	if err != nil {
+		return err
+	}
+	// Check the patch on its own first, so that its mistakes are reported
+	// against the patch and before any database work.
+	var probe struct {
+		Name        *json.RawMessage `json:"name"`
+		Image       *json.RawMessage `json:"image"`
+		Description *json.RawMessage `json:"description"`
+		Labels      *json.RawMessage `json:"labels"`
+		SourceURL   *json.RawMessage `json:"source_url"`
+		DocsURLs    *json.RawMessage `json:"docs_urls"`
+	}
+	if err := decodeStrict(body, &probe); err != nil {
+		return err
+	}
+	var patch map[string]any
+	if err := json.Unmarshal(body, &patch); err != nil {
+		return jsonProblem(err)
+	}
+	ifMatch := c.Request().Header.Get("If-Match")
+	updated, err := s.Items.UpdateItem(c.Request().Context(), id, func(cur inventory.Item) (inventory.Item, error) {
+		if ifMatch != "" && !matchesIfMatch(ifMatch, etag(cur)) {
+			return inventory.Item{}, errPreconditionFailed
+		}
+		var base map[string]any
+		b, _ := json.Marshal(cur.Input())
+		_ = json.Unmarshal(b, &base)
+		merged, err := json.Marshal(mergePatch(base, patch))
+		if err != nil {
+			return inventory.Item{}, err
+		}
+		var in inventory.Input
+		if err := decodeStrict(merged, &in); err != nil {
+			return inventory.Item{}, err
+		}
+		return in.Normalize()
+	})
+	if err != nil {
+		return err
+	}
+	return s.written(c, updated)
+}
+
+func (s *server) deleteItem(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ifMatch := c.Request().Header.Get("If-Match")
+	_, err = s.Items.DeleteItem(c.Request().Context(), id, func(cur inventory.Item) error {
+		if ifMatch != "" && !matchesIfMatch(ifMatch, etag(cur)) {
+			return errPreconditionFailed
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.publish(c, inventory.Event{Type: inventory.ItemDeleted, ID: id})
+	return c.NoContent(http.StatusNoContent)
+}
+
+// written answers a successful PUT or PATCH and publishes the change.
+func (s *server) written(c echo.Context, it inventory.Item) error {
+	s.publish(c, inventory.Event{Type: inventory.ItemUpdated, ID: it.ID, Item: &it})
+	c.Response().Header().Set("ETag", etag(it))
+	return c.JSON(http.StatusOK, it)
+}
+
+// publish tells the Publisher about a committed change; failures are
+// logged, never returned: the write has happened.
+func (s *server) publish(c echo.Context, e inventory.Event) {
+	ctx := c.Request().Context()
+	if err := s.Events.Publish(ctx, e); err != nil {
+		s.log.WarnContext(ctx, "publish event failed", "event", string(e.Type), "id", e.ID.String(), "err", err)
+	}
+}
+
+func pathID(c echo.Context) (uuid.UUID, error) {
+	id, err := inventory.ParseID(c.Param("id"))
+	if err != nil {
+		return uuid.UUID{}, fieldProblem("id", "must be a UUID such as 0193a0e4-7c3e-7d2a-9a4b-1f2e3d4c5b6a")
+	}
+	return id, nil
+}

@@ -1,0 +1,267 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/services/api/internal/auth"
+)
+
+// CorrelationHeader carries a request's correlation id in and out.
+const CorrelationHeader = "X-Correlation-ID"
+
+// correlationID echoes a valid incoming X-Correlation-ID (1 to 128
+// printable ASCII characters) or generates one, sets it on the response,
+// and puts it in the request context so every log line carries it.
+func correlationID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(CorrelationHeader)
+		if !validCorrelationID(id) {
+			b := make([]byte, 16)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Response().Header().Set(CorrelationHeader, id)
+		r := c.Request()
+		c.SetRequest(r.WithContext(logging.WithCorrelationID(r.Context(), id)))
+		return next(c)
+	}
+}
+
+func validCorrelationID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// apiCSP is the Content-Security-Policy of every response but the docs:
+// the API serves no active content at all.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// securityHeaders sets the security headers before the handler runs, so
+// that errors carry them too. HSTS is sent only when the request came over
+// https, directly or as told by a trusted proxy.
+func securityHeaders(trusted []netip.Prefix) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("Cross-Origin-Resource-Policy", "same-site")
+			h.Set("Content-Security-Policy", apiCSP)
+			if isHTTPS(c.Request(), trusted) {
+				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			}
+			return next(c)
+		}
+	}
+}
+
+// observe renders the handler's error (so it sees the final status),
+// records metrics by route template and writes one access log line.
+func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		d := time.Since(start)
+		r, res := c.Request(), c.Response()
+		route := c.Path()
+		if route == "" || errors.Is(err, echo.ErrNotFound) {
+			route = "unmatched" // keeps label cardinality bounded
+		}
+		s.Metrics.ObserveRequest(route, r.Method, res.Status, d)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", res.Status),
+			slog.Int64("bytes", res.Size),
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+			slog.String("client_ip", c.RealIP()),
+		)
+		return nil
+	}
+}
+
+// recoverPanics turns a handler's panic into a 500, logged once with its
+// stack by the error handler.
+func recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				err = fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+			}
+		}()
+		return next(c)
+	}
+}
+
+var (
+	corsAllowMethods = "GET, POST, PUT, PATCH, DELETE"
+	corsAllowHeaders = "Content-Type, If-Match, If-None-Match, Idempotency-Key, Last-Event-ID, " +
+		"X-API-Key, X-CSRF-Token, " + CorrelationHeader
+	corsExposeHeaders = "ETag, Location, Retry-After, " + CorrelationHeader
+)
+
+// cors answers browsers from the listed origins, with credentials; other
+// origins get no CORS headers, so browsers keep their responses from the
+// calling page. An empty list disables CORS.
+func cors(origins []string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if len(origins) == 0 {
+			return next
+		}
+		return func(c echo.Context) error {
+			r, h := c.Request(), c.Response().Header()
+			origin := r.Header.Get("Origin")
+			if origin == "" {
+				return next(c)
+			}
+			h.Add("Vary", "Origin")
+			allowed := slices.Contains(origins, strings.ToLower(origin))
+			preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+			if preflight {
+				h.Add("Vary", "Access-Control-Request-Method")
+				h.Add("Vary", "Access-Control-Request-Headers")
+			}
+			if !allowed {
+				if preflight {
+					return c.NoContent(http.StatusNoContent)
+				}
+				return next(c)
+			}
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			if preflight {
+				h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+				h.Set("Access-Control-Max-Age", "600")
+				return c.NoContent(http.StatusNoContent)
+			}
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+			return next(c)
+		}
+	}
+}
+
+// limitBody refuses bodies larger than n bytes: at once when
+// Content-Length says so, else when the handler reads past n.
+func limitBody(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > n {
+				return errTooLarge
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			return next(c)
+		}
+	}
+}
+
+// requireAuth lets a request through only when the Authenticator names its
+// caller, and puts the principal in the request context.
+func (s *server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := s.Auth.Authenticate(c.Request())
+		if err != nil {
+			return err
+		}
+		r := c.Request()
+		c.SetRequest(r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		return next(c)
+	}
+}
+
+// clientIP returns echo's IP extractor: the peer address, unless the peer
+// is a trusted proxy, in which case the rightmost X-Forwarded-For entry that
+// is not itself a trusted proxy. Untrusted peers cannot spoof their
+// address with headers.
+func clientIP(trusted []netip.Prefix) echo.IPExtractor {
+	return func(r *http.Request) string {
+		peer := remoteAddr(r)
+		if !isTrusted(peer, trusted) {
+			return peer.String()
+		}
+		hops := r.Header.Values("X-Forwarded-For")
+		var all []string
+		for _, h := range hops {
+			all = append(all, strings.Split(h, ",")...)
+		}
+		for i := len(all) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(all[i]))
+			if err != nil {
+				break
+			}
+			a = a.Unmap()
+			if !isTrusted(a, trusted) {
+				return a.String()
+			}
+		}
+		return peer.String()
+	}
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	if !a.IsValid() {
+		return false
+	}
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// isHTTPS reports whether the client used https: TLS on this connection,
+// or X-Forwarded-Proto: https from a trusted proxy.
+func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
+		return true
+	}
+	return isTrusted(remoteAddr(r), trusted) &&
+		strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
+}
+
+var errTooLarge = errors.New("request body too large")

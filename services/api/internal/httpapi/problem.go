@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/services/api/internal/auth"
+	"github.com/docker-examples/stack/services/api/internal/inventory"
+	"github.com/docker-examples/stack/services/api/internal/store"
+)
+
+// ProblemTypeBase prefixes every problem type URI.
+const ProblemTypeBase = "https://docker-examples.dev/problems/"
+
+// Problem is an RFC 9457 problem detail, the body of every error response.
+type Problem struct {
+	Type          string                 `json:"type"`
+	Title         string                 `json:"title"`
+	Status        int                    `json:"status"`
+	Detail        string                 `json:"detail,omitempty"`
+	Instance      string                 `json:"instance,omitempty"`
+	CorrelationID string                 `json:"correlation_id,omitempty"`
+	Errors        []inventory.FieldError `json:"errors,omitempty"`
+}
+
+// problemError is an error that already knows its problem. Handlers and
+// middleware of this package return them; other packages' errors are
+// mapped in toProblem.
+type problemError struct {
+	slug   string
+	status int
+	detail string
+	fields []inventory.FieldError
+	header http.Header
+}
+
+func (e *problemError) Error() string { return e.slug + ": " + e.detail }
+
+func newProblem(status int, slug, format string, args ...any) *problemError {
+	return &problemError{slug: slug, status: status, detail: fmt.Sprintf(format, args...)}
+}
+
+// fieldProblem is a validation error on one field.
+func fieldProblem(field, format string, args ...any) *problemError {
+	p := newProblem(http.StatusUnprocessableEntity, "validation", "the request is not valid")
+	p.fields = []inventory.FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}
+	return p
+}
+
+var titles = map[string]string{
+	"validation":             "Your request is not valid",
+	"malformed-json":         "The body is not valid JSON",
+	"not-found":              "Not found",
+	"conflict":               "Conflict",
+	"precondition-failed":    "Precondition failed",
+	"unauthorized":           "Authentication required",
+	"forbidden":              "Forbidden",
+	"rate-limited":           "Too many requests",
+	"payload-too-large":      "Request body too large",
+	"unsupported-media-type": "Unsupported media type",
+	"method-not-allowed":     "Method not allowed",
+	"internal":               "Internal server error",
+	"unavailable":            "Service unavailable",
+	"idempotency-mismatch":   "Idempotency key reused with a different request",
+}
+
+// errPreconditionFailed is returned when If-Match does not match.
+var errPreconditionFailed = newProblem(http.StatusPreconditionFailed, "precondition-failed",
+	"the item has changed since you read it (If-Match does not match its ETag): read it again and retry")
+
+// toProblem maps any error to the problem a client sees.
+func toProblem(err error) *problemError {
+	var (
+		pe    *problemError
+		verr  *inventory.ValidationError
+		he    *echo.HTTPError
+		maxBE *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.As(err, &verr):
+		p := newProblem(http.StatusUnprocessableEntity, "validation", "the request is not valid: see errors")
+		p.fields = verr.Errors
+		return p
+	case errors.Is(err, errTooLarge), errors.As(err, &maxBE):
+		return newProblem(http.StatusRequestEntityTooLarge, "payload-too-large",
+			"the request body is larger than %d bytes", MaxBodyBytes)
+	case errors.Is(err, store.ErrNotFound):
+		return newProblem(http.StatusNotFound, "not-found", "no item has this id")
+	case errors.Is(err, store.ErrConflict):
+		return newProblem(http.StatusConflict, "conflict", "an item with this name already exists")
+	case errors.Is(err, store.ErrUnavailable):
+		p := newProblem(http.StatusServiceUnavailable, "unavailable", "the database is unavailable: retry later")
+		p.header = http.Header{"Retry-After": {"5"}}
+		return p
+	case errors.Is(err, auth.ErrForbidden):
+		return newProblem(http.StatusForbidden, "forbidden", "you may not do this")
+	case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrInvalidCredentials):
+		p := newProblem(http.StatusUnauthorized, "unauthorized",
+			"writes need a valid X-API-Key header or a session")
+		p.header = http.Header{"WWW-Authenticate": {`ApiKey realm="api", header="X-API-Key"`}}
+		return p
+	case errors.As(err, &he):
+		switch he.Code {
+		case http.StatusNotFound:
+			return newProblem(http.StatusNotFound, "not-found", "no such route")
+		case http.StatusMethodNotAllowed:
+			return newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "this route does not support the method")
+		case http.StatusRequestEntityTooLarge:
+			return newProblem(http.StatusRequestEntityTooLarge, "payload-too-large", "the request body is too large")
+		case http.StatusTooManyRequests:
+			return newProblem(http.StatusTooManyRequests, "rate-limited", "slow down")
+		case http.StatusUnsupportedMediaType:
+			return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "%v", he.Message)
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return newProblem(he.Code, "validation", "%v", he.Message)
+		}
+	}
+	return newProblem(http.StatusInternalServerError, "internal", "something went wrong on our side")
+}
+
+// handleError is echo's error handler: every error becomes
+// application/problem+json. Server errors are logged here, once; client
+// errors are only counted (by the access log).
+func (s *server) handleError(err error, c echo.Context) {
+	ctx := c.Request().Context()
+	p := toProblem(err)
+	switch {
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		// The client went away; nobody is reading the answer.
+		p = newProblem(499, "unavailable", "client closed the request")
+		s.log.DebugContext(ctx, "client closed the request", "err", err)
+	case p.status >= 500:
+		s.log.LogAttrs(ctx, slog.LevelError, "request failed",
+			slog.String("err", err.Error()), slog.Int("status", p.status))
+	}
+	if c.Response().Committed {
+		return
+	}
+	for k, vs := range p.header {
+		for _, v := range vs {
+			c.Response().Header().Add(k, v)
+		}
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.status)
+		return
+	}
+	body, _ := json.Marshal(Problem{
+		Type:          ProblemTypeBase + p.slug,
+		Title:         titles[p.slug],
+		Status:        p.status,
+		Detail:        p.detail,
+		Instance:      c.Request().URL.Path,
+		CorrelationID: logging.CorrelationID(ctx),
+		Errors:        p.fields,
+	})
+	c.Response().Header().Set("Cache-Control", "no-store")
+	_ = c.Blob(p.status, "application/problem+json", body)
+}

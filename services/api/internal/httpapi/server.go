@@ -1,0 +1,125 @@
+// Package httpapi is the API's HTTP layer on echo v4: the route table
+// (routes.go), middleware, handlers, problem+json errors, the OpenAPI
+// document and Swagger UI.
+//
+// Handlers depend on small interfaces declared here (ItemStore, Publisher,
+// ReplicaLister, auth.Authenticator), so decorators (a cache around the
+// store), event publishers and other authenticators plug in without
+// touching handlers.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/docker-examples/stack/services/api/internal/auth"
+	"github.com/docker-examples/stack/services/api/internal/health"
+	"github.com/docker-examples/stack/services/api/internal/inventory"
+	"github.com/docker-examples/stack/services/api/internal/metrics"
+)
+
+// ItemStore is what the handlers need from persistence; *store.Store
+// implements it, and a caching decorator can wrap it. Errors are
+// store.ErrNotFound, store.ErrConflict and store.ErrUnavailable (wrapped),
+// or whatever apply and check return.
+type ItemStore interface {
+	ListItems(ctx context.Context, q inventory.ListQuery) (inventory.Page, error)
+	GetItem(ctx context.Context, id uuid.UUID) (inventory.Item, error)
+	CreateItem(ctx context.Context, it inventory.Item) (inventory.Item, error)
+	// UpdateItem calls apply with the current item, locked, and stores
+	// what it returns.
+	UpdateItem(ctx context.Context, id uuid.UUID, apply func(inventory.Item) (inventory.Item, error)) (inventory.Item, error)
+	// DeleteItem calls check with the current item, locked, and deletes it
+	// when check returns nil.
+	DeleteItem(ctx context.Context, id uuid.UUID, check func(inventory.Item) error) (inventory.Item, error)
+}
+
+// Publisher is told about every successful write, after it is committed.
+// A failure to publish is logged and never fails the request.
+type Publisher interface {
+	Publish(ctx context.Context, e inventory.Event) error
+}
+
+// Replica is one live API instance, as /api/status lists it.
+type Replica struct {
+	InstanceID string    `json:"instance_id"`
+	Version    string    `json:"version"`
+	LastSeen   time.Time `json:"last_seen"`
+}
+
+// ReplicaLister lists live replicas (from their Redis heartbeats).
+type ReplicaLister interface {
+	Replicas(ctx context.Context) ([]Replica, error)
+}
+
+// Deps is everything the HTTP layer needs. Log, Items, Health and Metrics
+// are required; the rest have safe defaults.
+type Deps struct {
+	Log     *slog.Logger
+	Items   ItemStore
+	Health  *health.Checker
+	Metrics *metrics.Metrics
+	// Auth decides who may write. Nil refuses every write with 401.
+	Auth auth.Authenticator
+	// Events is told about writes. Nil publishes nothing.
+	Events Publisher
+	// Replicas feeds /api/status. Nil lists none.
+	Replicas ReplicaLister
+
+	InstanceID string
+	StartedAt  time.Time
+	// CORSOrigins are the exact origins (scheme://host[:port]) allowed to
+	// call the API from a browser, with credentials. Empty disables CORS.
+	CORSOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For and
+	// X-Forwarded-Proto headers are believed.
+	TrustedProxies []netip.Prefix
+
+	// RateLimit, when set, runs for every /api request after the client
+	// IP is known (c.RealIP()) and before authentication.
+	RateLimit echo.MiddlewareFunc
+	// WriteMiddleware runs on every write after authentication (the
+	// principal is in auth.FromContext), e.g. idempotency keys.
+	WriteMiddleware []echo.MiddlewareFunc
+}
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+type server struct {
+	Deps
+	log *slog.Logger
+}
+
+// New returns the API's HTTP handler.
+func New(d Deps) *echo.Echo {
+	if d.Events == nil {
+		d.Events = noPublisher{}
+	}
+	if d.Auth == nil {
+		d.Auth = auth.Chain{}
+	}
+	if d.Replicas == nil {
+		d.Replicas = noReplicas{}
+	}
+	s := &server{Deps: d, log: d.Log}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = clientIP(d.TrustedProxies)
+	s.routes(e)
+	return e
+}
+
+type noPublisher struct{}
+
+func (noPublisher) Publish(context.Context, inventory.Event) error { return nil }
+
+type noReplicas struct{}
+
+func (noReplicas) Replicas(context.Context) ([]Replica, error) { return []Replica{}, nil }

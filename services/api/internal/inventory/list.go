@@ -1,0 +1,112 @@
+package inventory
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// List bounds.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+	maxQueryLen  = 100
+)
+
+// ListQuery selects a page of items. Items come newest first (by id, which
+// is a UUIDv7 and so grows with creation time); the order is stable, so
+// following cursors never repeats or skips an item that exists throughout.
+type ListQuery struct {
+	Limit int        // 1..MaxLimit
+	After *uuid.UUID // from the cursor: only items with a smaller id
+	Q     string     // case-insensitive substring of the name
+	Label string     // items carrying this label
+	// ImageRepository keeps items whose normalised repository equals it,
+	// e.g. docker.io/library/postgres for image=postgres.
+	ImageRepository string
+}
+
+// Page is one page of a list. NextCursor is empty on the last page.
+type Page struct {
+	Items      []Item
+	NextCursor string
+}
+
+// ParseListQuery reads limit, cursor, q, label and image from a query
+// string. Other parameters are ignored. The error is a *ValidationError.
+func ParseListQuery(v url.Values) (ListQuery, error) {
+	var verr ValidationError
+	q := ListQuery{Limit: DefaultLimit}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			verr.add("limit", "must be an integer from 1 to %d", MaxLimit)
+		} else {
+			q.Limit = n
+		}
+	}
+	if s := v.Get("cursor"); s != "" {
+		id, err := DecodeCursor(s)
+		if err != nil {
+			verr.add("cursor", "is not a cursor this API returned")
+		} else {
+			q.After = &id
+		}
+	}
+	q.Q = strings.TrimSpace(v.Get("q"))
+	checkText(&verr, "q", q.Q, maxQueryLen, false, false)
+	q.Label = strings.TrimSpace(v.Get("label"))
+	checkText(&verr, "label", q.Label, MaxLabelLen, false, false)
+	if s := strings.TrimSpace(v.Get("image")); s != "" {
+		if checkText(&verr, "image", s, MaxImageLen, false, false) {
+			repo, err := ImageRepository(s)
+			if err != nil {
+				verr.add("image", "%v", err)
+			}
+			q.ImageRepository = repo
+		}
+	}
+	if err := verr.err(); err != nil {
+		return ListQuery{}, err
+	}
+	return q, nil
+}
+
+const cursorVersion = 1
+
+var errBadCursor = errors.New("malformed cursor")
+
+// EncodeCursor returns the opaque cursor that continues a list after the
+// item with id last.
+func EncodeCursor(last uuid.UUID) string {
+	b := make([]byte, 0, 17)
+	b = append(b, cursorVersion)
+	b = append(b, last[:]...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor is the inverse of EncodeCursor. Anything else is an error.
+func DecodeCursor(s string) (uuid.UUID, error) {
+	if len(s) != 23 { // base64 of 17 bytes, unpadded
+		return uuid.UUID{}, errBadCursor
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != 17 || b[0] != cursorVersion {
+		return uuid.UUID{}, errBadCursor
+	}
+	return uuid.UUID(b[1:]), nil
+}
+
+// ParseID parses an item id: a UUID in its canonical 36-character form,
+// either case. Other spellings uuid.Parse accepts (braces, urn:uuid:, no
+// dashes) are rejected so that every item has one URL.
+func ParseID(s string) (uuid.UUID, error) {
+	if len(s) != 36 {
+		return uuid.UUID{}, errors.New("not a UUID")
+	}
+	return uuid.Parse(s)
+}

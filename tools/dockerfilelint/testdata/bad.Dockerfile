@@ -1,0 +1,2 @@
+FROM scratch as base
+CMD echo hi
