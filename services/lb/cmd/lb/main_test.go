@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,84 @@ func TestHealthcheckFailsWhenNothingListens(t *testing.T) {
 	}, io.Discard)
 	if err == nil {
 		t.Fatal("healthcheck against a closed port = nil, want an error")
+	}
+}
+
+func TestGracefulStopFailsHealthAndFinishesInFlight(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			<-release
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer backend.Close()
+	up := strings.TrimPrefix(backend.URL, "http://")
+	base, done, cancel := startRun(t, map[string]string{"PORT": "0", "HTTPS_PORT": "0", "ADMIN_PORT": "0",
+		"GRACE_PERIOD": "30s", "API_UPSTREAM": up, "FRONTEND_UPSTREAM": up, "ACCESS_LOG": "false"})
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(base + "/slow")
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	<-entered
+	cancel() // SIGTERM
+	// During the grace period /health fails but requests are still served.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/health")
+		if err != nil {
+			t.Fatalf("GET /health during the grace period: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/health still 200 10s after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err := http.Get(base + "/api/other")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("request during the grace period: %v %v, want 200", resp, err)
+	}
+	resp.Body.Close()
+	close(release)
+	if got := <-slow; got != 200 {
+		t.Errorf("in-flight request = %d, want 200", got)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("run returned %v before the grace period ended", err)
+	default:
+	}
+}
+
+func TestCheckPrintsTheConfiguration(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), []string{"check"}, func(k string) string {
+		return map[string]string{"API_POLICY": "least_requests", "INSTANCE_NAME": "lb"}[k]
+	}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"configuration OK", "prefix /api/", "-> api", "policy least_requests", "SELF-SIGNED"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("lb check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	err = run(context.Background(), []string{"check"}, func(k string) string {
+		return map[string]string{"API_POLICY": "random", "INSTANCE_NAME": "lb"}[k]
+	}, &out)
+	if err == nil || !strings.Contains(err.Error(), "API_POLICY") {
+		t.Errorf("lb check with a bad policy = %v, want an error naming API_POLICY", err)
 	}
 }
