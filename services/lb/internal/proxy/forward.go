@@ -105,8 +105,14 @@ func NewForwarder(pool *balancer.Pool, opts Options, m *metrics.Metrics, streams
 // Pool is the pool this forwarder serves.
 func (f *Forwarder) Pool() *balancer.Pool { return f.pool }
 
-// Answered counts a response for the pool's metrics.
-func (f *Forwarder) answered(status int) { f.pm.Answered(status) }
+// answered counts the response to x in the pool's metrics.
+func (f *Forwarder) answered(x *exchange) {
+	status := x.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	f.pm.Answered(status)
+}
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -123,6 +129,7 @@ const (
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := exchangeOf(w, r, f)
 	x.pool = f.pool.Name
+	defer f.answered(x)
 	now := time.Now()
 	f.budget.request(now.UnixNano())
 

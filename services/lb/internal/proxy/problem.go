@@ -24,7 +24,6 @@ var (
 	errTimeout       = Problem{Status: http.StatusGatewayTimeout, Slug: "gateway-timeout", Title: "Gateway Timeout", Detail: "the backend did not answer in time"}
 	errBodyUnread    = Problem{Status: http.StatusBadRequest, Slug: "malformed-request", Title: "Bad Request", Detail: "the request body could not be read"}
 	errBodyTooLarge  = Problem{Status: http.StatusRequestEntityTooLarge, Slug: "payload-too-large", Title: "Content Too Large", Detail: "the request body is too large"}
-	errShuttingDown  = Problem{Status: http.StatusServiceUnavailable, Slug: "unavailable", Title: "Service Unavailable", Detail: "the load balancer is shutting down", RetryAfter: 1}
 	errUpgradeFailed = Problem{Status: http.StatusBadGateway, Slug: "bad-gateway", Title: "Bad Gateway", Detail: "the protocol upgrade failed"}
 )
 

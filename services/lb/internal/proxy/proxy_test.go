@@ -82,15 +82,14 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	n        int
-	dead     int // extra dead-port backends
-	policy   config.Policy
-	opts     Options
-	edge     EdgeOptions
-	perCap   int64
-	trusted  []netip.Prefix
-	withLog  io.Writer
-	noSticky bool
+	n       int
+	dead    int // extra dead-port backends
+	policy  config.Policy
+	opts    Options
+	edge    EdgeOptions
+	perCap  int64
+	trusted []netip.Prefix
+	withLog io.Writer
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
