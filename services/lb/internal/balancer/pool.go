@@ -44,13 +44,16 @@ func (p *Pool) Backends() []*Backend { return *p.snap.Load() }
 func (p *Pool) Changes() uint64 { return p.changes.Load() }
 
 // Update replaces the backend set by addrs (in any order, duplicates
-// ignored). Backends whose address stays keep their state. It reports
-// what changed. Update must not be called concurrently with itself.
+// ignored). Backends whose address stays keep their state; new ones
+// start slowly unless the pool was empty. It reports what changed. Update must not be called concurrently with itself.
 func (p *Pool) Update(addrs []netip.AddrPort, now time.Time) (added, removed []*Backend) {
 	addrs = slices.Clone(addrs)
 	slices.SortFunc(addrs, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	addrs = slices.Compact(addrs)
 	old := p.Backends()
+	// Backends found when the pool was empty (the lb starting) are not
+	// newcomers: slow start only makes sense next to warm peers.
+	warm := len(old) == 0
 	next := make([]*Backend, 0, len(addrs))
 	i, j := 0, 0
 	for i < len(old) || j < len(addrs) {
@@ -60,6 +63,9 @@ func (p *Pool) Update(addrs []netip.AddrPort, now time.Time) (added, removed []*
 			i++
 		case i == len(old) || old[i].Addr.Compare(addrs[j]) > 0:
 			b := NewBackend(addrs[j], now)
+			if warm {
+				b.upSince.Store(0)
+			}
 			if p.OnAdd != nil {
 				p.OnAdd(b)
 			}
