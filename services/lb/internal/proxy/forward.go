@@ -347,7 +347,18 @@ func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d
 	buf := *bufp
 	defer copyBufs.Put(bufp)
 	for {
-		n, rerr := resp.Body.Read(buf)
+		var n int
+		var rerr error
+		if streaming {
+			n, rerr = resp.Body.Read(buf) // pass on whatever arrived
+		} else {
+			// Fill the buffer first: fewer, larger writes to the client
+			// (a 32 KiB answer leaves in one Write, not one per read).
+			n, rerr = io.ReadFull(resp.Body, buf)
+			if rerr == io.ErrUnexpectedEOF {
+				rerr = io.EOF
+			}
+		}
 		if n > 0 {
 			if _, werr := x.Write(buf[:n]); werr != nil {
 				c.destroy()

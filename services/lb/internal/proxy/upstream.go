@@ -38,7 +38,9 @@ type upConn struct {
 	lastUsed time.Time
 }
 
-const connBufSize = 16 << 10
+// connBufSize holds a response header and a 32 KiB body, so a typical
+// answer is read with one system call.
+const connBufSize = 36 << 10
 
 var (
 	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, connBufSize) }}
