@@ -5,14 +5,14 @@
 # the other, everything on 127.0.0.1. Prints requests/s and p99 per proxy
 # and our ratio to nginx.
 #
-# Environment: DURATION (10s), CONNECTIONS (64), ROUNDS (1: runs of each
+# Environment: DURATION (10s), CONNECTIONS (64), ROUNDS (3: runs of each
 # proxy, interleaved; the best is kept per proxy to damp a noisy machine),
 # PROXY_CPU (0), CLIENT_CPU (1), BASE_PORT (18080).
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
 PROXY_CPU=${PROXY_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 BASE_PORT=${BASE_PORT:-18080}
@@ -119,27 +119,16 @@ start_proxy() {
 			API_UPSTREAM="127.0.0.1:$BACKEND_PORT" FRONTEND_UPSTREAM="127.0.0.1:$BACKEND_PORT" \
 			UPSTREAM_CIDRS=127.0.0.0/8 INSTANCE_NAME=bench \
 			taskset -c "$PROXY_CPU" "$work/lb" >"$work/lb.log" 2>&1 &
-		echo $! >"$work/proxy.pid"
-		wait_port "$LB_PORT"
 		;;
 	nginx)
 		taskset -c "$PROXY_CPU" /usr/sbin/nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
-		echo $! >"$work/proxy.pid"
-		wait_port "$NGINX_PORT"
 		;;
 	haproxy)
 		taskset -c "$PROXY_CPU" /usr/sbin/haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
-		echo $! >"$work/proxy.pid"
-		wait_port "$HAPROXY_PORT"
 		;;
 	esac
-}
-
-stop_proxy() {
-	local pid
-	pid=$(cat "$work/proxy.pid")
-	kill "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	pids+=($!)
+	wait_port "$(port_of "$1")"
 }
 
 port_of() {
@@ -156,34 +145,49 @@ run_wrk() {
 		END { printf "%.0f %.2f\n", rps, p99 }'
 }
 
-declare -A RPS P99
+# All three proxies run at once on the same core (an idle one costs
+# nothing); runs are interleaved proxy by proxy, so the machine's other
+# load hits each of them alike.
+for proxy in lb nginx haproxy; do
+	start_proxy "$proxy"
+	taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$(port_of "$proxy")/1k" >/dev/null # warm-up
+done
+
+declare -A RPS P99 ALL_RPS ALL_P99
 for round in $(seq "$ROUNDS"); do
-	for proxy in lb nginx haproxy; do
-		start_proxy "$proxy"
-		port=$(port_of "$proxy")
-		taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/1k" >/dev/null # warm-up
-		for size in 1k 32k; do
-			read -r rps p99 < <(run_wrk "http://127.0.0.1:$port/$size")
+	for size in 1k 32k; do
+		for proxy in lb nginx haproxy; do
+			read -r rps p99 < <(run_wrk "http://127.0.0.1:$(port_of "$proxy")/$size")
 			echo "round $round: $proxy $size: $rps req/s, p99 ${p99} ms" >&2
 			key="$proxy/$size"
+			ALL_RPS[$key]+="$rps "
+			ALL_P99[$key]+="$p99 "
 			if [ -z "${RPS[$key]:-}" ] || [ "$rps" -gt "${RPS[$key]}" ]; then
 				RPS[$key]=$rps
 				P99[$key]=$p99
 			fi
 		done
-		stop_proxy
 	done
 done
 
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
 echo
-echo "bench-lb: $CONNECTIONS connections, $DURATION per run, best of $ROUNDS round(s); proxy on CPU $PROXY_CPU, wrk + backend on CPU $CLIENT_CPU"
-printf '%-8s %-5s %12s %10s %12s %12s\n' proxy size 'req/s' 'p99 ms' 'req/s÷nginx' 'p99÷nginx'
+echo "bench-lb: $CONNECTIONS connections, $DURATION per run, $ROUNDS round(s); proxy on CPU $PROXY_CPU, wrk + backend on CPU $CLIENT_CPU"
+echo "best = the run with the most req/s (and its p99); median = medians over the rounds"
+printf '%-8s %-5s %10s %8s %8s %8s | %10s %8s %8s %8s\n' proxy size 'best r/s' 'p99 ms' 'r/s÷ngx' 'p99÷ngx' 'med r/s' 'p99 ms' 'r/s÷ngx' 'p99÷ngx'
 for size in 1k 32k; do
+	nk="nginx/$size"
+	nmr=$(median <<<"${ALL_RPS[$nk]}")
+	nmp=$(median <<<"${ALL_P99[$nk]}")
 	for proxy in lb nginx haproxy; do
 		key="$proxy/$size"
-		printf '%-8s %-5s %12s %10s %12s %12s\n' "$proxy" "$size" "${RPS[$key]}" "${P99[$key]}" \
-			"$(awk -v a="${RPS[$key]}" -v b="${RPS[nginx/$size]}" 'BEGIN { printf "%.2f", a / b }')" \
-			"$(awk -v a="${P99[$key]}" -v b="${P99[nginx/$size]}" 'BEGIN { printf "%.2f", a / b }')"
+		mr=$(median <<<"${ALL_RPS[$key]}")
+		mp=$(median <<<"${ALL_P99[$key]}")
+		printf '%-8s %-5s %10s %8s %8s %8s | %10s %8s %8s %8s\n' "$proxy" "$size" \
+			"${RPS[$key]}" "${P99[$key]}" "$(ratio "${RPS[$key]}" "${RPS[$nk]}")" "$(ratio "${P99[$key]}" "${P99[$nk]}")" \
+			"$mr" "$mp" "$(ratio "$mr" "$nmr")" "$(ratio "$mp" "$nmp")"
 	done
 done
 echo "bar: lb >= 0.80x nginx req/s and <= 1.30x its p99 at 1k; >= 0.95x req/s at 32k"
