@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -47,7 +48,7 @@ func serve(ctx context.Context, addr string) error {
 	mux.HandleFunc("GET /1k", static(body1k))
 	mux.HandleFunc("GET /32k", static(body32k))
 	mux.HandleFunc("GET /health", static([]byte(`{"status":"ok"}`)))
-	srv := &http.Server{Addr: addr, Handler: mux}
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

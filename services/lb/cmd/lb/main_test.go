@@ -164,3 +164,29 @@ func TestCheckPrintsTheConfiguration(t *testing.T) {
 		t.Errorf("lb check with a bad policy = %v, want an error naming API_POLICY", err)
 	}
 }
+
+func TestRedirectToHTTPSKeepsHealthOnPlainHTTP(t *testing.T) {
+	own := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "own") })
+	for _, tt := range []struct {
+		port       int
+		host, path string
+		want       string
+	}{
+		{443, "example.test", "/items?q=1", "https://example.test/items?q=1"},
+		{443, "example.test:80", "/", "https://example.test/"},
+		{8443, "example.test:8080", "/a", "https://example.test:8443/a"},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", tt.path, nil)
+		r.Host = tt.host
+		redirect(own, tt.port).ServeHTTP(w, r)
+		if w.Code != http.StatusPermanentRedirect || w.Header().Get("Location") != tt.want {
+			t.Errorf("GET %s%s = %d %q, want 308 %q", tt.host, tt.path, w.Code, w.Header().Get("Location"), tt.want)
+		}
+	}
+	w := httptest.NewRecorder()
+	redirect(own, 443).ServeHTTP(w, httptest.NewRequest("GET", "/health", nil))
+	if w.Body.String() != "own" {
+		t.Errorf("/health on plain HTTP was redirected")
+	}
+}
