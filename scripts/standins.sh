@@ -31,6 +31,7 @@ recipe_hash() {
 	{
 		echo "$1 $GO_VERSION $codename"
 		cat "$0"
+		cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true
 		if [ -d "build/standins/$1" ]; then
 			find "build/standins/$1" -type f -print0 | sort -z | xargs -0 cat
 		fi
@@ -80,6 +81,10 @@ build() {
 		local goroot
 		goroot="$(GOTOOLCHAIN="go${GO_VERSION}" go env GOROOT)"
 		hooks+=(--customize-hook="mkdir -p \"\$1/usr/local/go\" \"\$1/go\" && tar -C '$goroot' -cf - . | tar -C \"\$1/usr/local/go\" -xf -")
+		# The builder downloads modules: it trusts the certificate authorities
+		# this machine's administrator added (a TLS-inspecting proxy's, say),
+		# as the host does.
+		hooks+=(--customize-hook='mkdir -p "$1/usr/local/share/ca-certificates" && { cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true; } && chroot "$1" update-ca-certificates >/dev/null')
 		changes+=(
 			-c 'ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 			-c 'ENV GOPATH=/go' -c 'ENV GOTOOLCHAIN=local' -c 'WORKDIR /go' -c 'CMD ["bash"]'

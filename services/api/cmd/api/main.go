@@ -81,6 +81,9 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout io
 		return fmt.Errorf("unknown migrate command %q: want up, down or status", sub)
 	}
 	log := logging.New(stdout, "api", cfg.LogLevel)
+	if err := store.WaitForDatabase(ctx, cfg.DatabaseURL.Reveal(), cfg.DBConnectTimeout, log); err != nil {
+		return err
+	}
 	r, err := migrate.Open(cfg.DatabaseURL.Reveal(), migrateLockWait, log)
 	if err != nil {
 		return err
@@ -113,7 +116,12 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		log.Warn("API_KEYS_FILE is not set: no API key is accepted")
 	}
 
+	// Without AUTO_MIGRATE, serve does not wait for PostgreSQL: the pool
+	// connects lazily and /ready answers 503 until the database is up.
 	if cfg.AutoMigrate {
+		if err := store.WaitForDatabase(ctx, cfg.DatabaseURL.Reveal(), cfg.DBConnectTimeout, log); err != nil {
+			return err
+		}
 		r, err := migrate.Open(cfg.DatabaseURL.Reveal(), migrateLockWait, log)
 		if err != nil {
 			return err

@@ -42,6 +42,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix // TRUSTED_PROXIES: CIDRs whose X-Forwarded-* headers are believed
 	AutoMigrate    bool           // AUTO_MIGRATE: apply migrations at start-up, default false
 	ShutdownDrain  time.Duration  // SHUTDOWN_DRAIN: /ready fails this long before the server stops, default 5s
+	// DBConnectTimeout (DB_CONNECT_TIMEOUT, default 60s) bounds how long
+	// serve and migrate wait for PostgreSQL at start-up.
+	DBConnectTimeout time.Duration
 }
 
 // Addr is the listen address.
@@ -49,7 +52,7 @@ func (c Config) Addr() string { return fmt.Sprintf(":%d", c.Port) }
 
 // Load reads and validates the configuration from getenv.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{Port: 8000, AdminUsername: "admin", ShutdownDrain: 5 * time.Second}
+	c := Config{Port: 8000, AdminUsername: "admin", ShutdownDrain: 5 * time.Second, DBConnectTimeout: time.Minute}
 	var errs []error
 	fail := func(err error) { errs = append(errs, err) }
 
@@ -137,6 +140,13 @@ func Load(getenv func(string) string) (Config, error) {
 			fail(fmt.Errorf("SHUTDOWN_DRAIN: %q is not a duration between 0s and 5m", v))
 		}
 		c.ShutdownDrain = d
+	}
+	if v := getenv("DB_CONNECT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > time.Hour {
+			fail(fmt.Errorf("DB_CONNECT_TIMEOUT: %q is not a duration between 1s and 1h", v))
+		}
+		c.DBConnectTimeout = d
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

@@ -85,6 +85,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
 		{map[string]string{"AUTO_MIGRATE": "sometimes"}, "AUTO_MIGRATE"},
 		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN"},
+		{map[string]string{"DB_CONNECT_TIMEOUT": "forever"}, "DB_CONNECT_TIMEOUT"},
 		{map[string]string{"ADMIN_PASSWORD_FILE": "/does/not/exist"}, "ADMIN_PASSWORD_FILE"},
 	}
 	for _, tt := range tests {

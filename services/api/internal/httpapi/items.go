@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -182,9 +183,10 @@ func (s *server) written(c echo.Context, it inventory.Item) error {
 }
 
 // publish tells the Publisher about a committed change; failures are
-// logged, never returned: the write has happened.
+// logged, never returned: the write has happened. The context outlives a
+// client that hangs up, since the change is committed either way.
 func (s *server) publish(c echo.Context, e inventory.Event) {
-	ctx := c.Request().Context()
+	ctx := context.WithoutCancel(c.Request().Context())
 	if err := s.Events.Publish(ctx, e); err != nil {
 		s.log.WarnContext(ctx, "publish event failed", "event", string(e.Type), "id", e.ID.String(), "err", err)
 	}

@@ -3,8 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -264,5 +267,16 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	_, err = store.New(pool).GetItem(context.Background(), uuid.New())
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("GetItem with no server = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestWaitForDatabase(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := store.WaitForDatabase(context.Background(), pgtest.URL(t), 10*time.Second, log); err != nil {
+		t.Fatalf("WaitForDatabase(up) = %v", err)
+	}
+	err := store.WaitForDatabase(context.Background(), "postgres://x@127.0.0.1:1/x", 600*time.Millisecond, log)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("WaitForDatabase(nothing listening) = %v, want ErrUnavailable", err)
 	}
 }

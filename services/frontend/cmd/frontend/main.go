@@ -5,23 +5,31 @@
 //	frontend [serve]      run the service (the default)
 //	frontend healthcheck  exit 0 when the running service answers GET /health
 //	frontend version      print the version and commit
+//	frontend export-assets DIR
+//	                      write the UI as served (fingerprinted names, .gz and
+//	                      .br variants) into DIR, for a static web server
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/services/frontend/internal/assets"
 	"github.com/docker-examples/stack/services/frontend/internal/config"
+	"github.com/docker-examples/stack/services/frontend/internal/site"
+	"github.com/docker-examples/stack/services/frontend/internal/web"
 )
 
 func main() {
@@ -49,25 +57,59 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runServe(ctx, cfg, stdout)
 	case "healthcheck":
 		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
+	case "export-assets":
+		if len(args) != 2 {
+			return errors.New("usage: frontend export-assets DIR")
+		}
+		return exportAssets(args[1], stdout)
 	case "version":
 		_, err := fmt.Fprintf(stdout, "frontend %s (commit %s, %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.GoVersion())
 		return err
 	default:
-		return fmt.Errorf("unknown command %q: want serve, healthcheck or version", cmd)
+		return fmt.Errorf("unknown command %q: want serve, healthcheck, export-assets or version", cmd)
 	}
 }
 
 func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := logging.New(stdout, "frontend", cfg.LogLevel)
-	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit)
+	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "api_url", cfg.APIURL.String())
+	start := time.Now()
+	ui, err := assets.Build(web.FS())
+	if err != nil {
+		return err
+	}
+	log.Info("assets ready", "files", len(ui.Files()), "took", time.Since(start).String())
+	reg := prometheus.NewRegistry()
+	h, err := site.New(site.Config{UI: ui, APIURL: cfg.APIURL, Log: log, Registry: reg})
+	if err != nil {
+		return err
+	}
 	ln, err := serve.Listen(ctx, cfg.Addr())
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	})
-	return serve.Serve(ctx, ln, mux, log, serve.Options{})
+	return serve.Serve(ctx, ln, h, log, serve.Options{OnShutdown: h.Shutdown})
+}
+
+// exportAssets writes the UI as the service serves it into dir and prints
+// what the first view (index.html and everything it loads) weighs.
+func exportAssets(dir string, stdout io.Writer) error {
+	ui, err := assets.Build(web.FS())
+	if err != nil {
+		return err
+	}
+	if err := ui.Export(dir); err != nil {
+		return err
+	}
+	var plain, gz, br int
+	for _, f := range ui.Closure("/index.html") {
+		plain += f.Size("")
+		gz += f.Size("gzip")
+		br += f.Size("br")
+		if _, err := fmt.Fprintf(stdout, "%-48s %7d %7d %7d\n", f.URLPath, f.Size(""), f.Size("gzip"), f.Size("br")); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(stdout, "first view: %d bytes, %d gzip, %d brotli\n", plain, gz, br)
+	return err
 }

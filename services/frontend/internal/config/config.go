@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 
 	"github.com/docker-examples/stack/platform/logging"
@@ -15,6 +16,9 @@ import (
 type Config struct {
 	Port     int        // PORT, default 3000
 	LogLevel slog.Level // LOG_LEVEL: debug, info, warn, error
+	// APIURL is where /api/* is forwarded: API_URL, default http://api:8000.
+	// Only scheme and host are used; it has no path.
+	APIURL *url.URL
 }
 
 // Addr is the listen address.
@@ -35,5 +39,20 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c.LogLevel = lvl
+	raw := getenv("API_URL")
+	if raw == "" {
+		raw = "http://api:8000"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		shown := raw
+		if err == nil {
+			shown = u.Redacted()
+		}
+		return Config{}, fmt.Errorf("API_URL: %q is not an http(s) URL of the form http://host:port", shown)
+	}
+	u.Path = ""
+	c.APIURL = u
 	return c, nil
 }

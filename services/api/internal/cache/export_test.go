@@ -1,0 +1,4 @@
+package cache
+
+// Waiters is how many callers are joined to a shared load right now.
+func Waiters(c *Cache) int64 { return c.waiters.Load() }

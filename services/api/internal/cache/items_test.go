@@ -1,0 +1,127 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/docker-examples/stack/services/api/internal/cache"
+	"github.com/docker-examples/stack/services/api/internal/faultredis"
+	"github.com/docker-examples/stack/services/api/internal/inventory"
+	"github.com/docker-examples/stack/services/api/internal/pgtest"
+	"github.com/docker-examples/stack/services/api/internal/store"
+)
+
+// countingStore counts the reads that reach PostgreSQL.
+type countingStore struct {
+	*store.Store
+	reads atomic.Int64
+}
+
+func (s *countingStore) ListItems(ctx context.Context, q inventory.ListQuery) (inventory.Page, error) {
+	s.reads.Add(1)
+	return s.Store.ListItems(ctx, q)
+}
+
+func (s *countingStore) GetItem(ctx context.Context, id uuid.UUID) (inventory.Item, error) {
+	s.reads.Add(1)
+	return s.Store.GetItem(ctx, id)
+}
+
+func newItem(t *testing.T, name string) inventory.Item {
+	t.Helper()
+	it, err := inventory.Input{Name: name, Image: "postgres:17", Labels: []string{"db"}}.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it
+}
+
+// Two replicas, each with its cache, on one PostgreSQL and one Redis.
+func TestItemsAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	r := faultredis.New(t)
+	db := &countingStore{Store: store.New(pgtest.New(t))}
+	replica1 := cache.NewItems(db, newReplica(t, r).c)
+	replica2 := cache.NewItems(db, newReplica(t, r).c)
+
+	created, err := replica1.CreateItem(ctx, newItem(t, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := inventory.ListQuery{Limit: 10, Label: "db"}
+	for range 3 {
+		if _, err := replica2.GetItem(ctx, created.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := replica2.ListItems(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := db.reads.Load(); got != 2 {
+		t.Errorf("database reads for 3 gets and 3 lists = %d, want 2", got)
+	}
+	got, err := replica2.GetItem(ctx, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(created, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+		t.Errorf("cached item differs from the created one (-created +cached):\n%s", diff)
+	}
+
+	// A write on replica 1 is seen at once by replica 2's item and list.
+	updated, err := replica1.UpdateItem(ctx, created.ID, func(it inventory.Item) (inventory.Item, error) {
+		it.Description = "primary database"
+		return it, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := replica2.GetItem(ctx, created.ID); got.Version != updated.Version || got.Description != "primary database" {
+		t.Errorf("replica 2 after the update = version %d %q, want version %d", got.Version, got.Description, updated.Version)
+	}
+	if page, _ := replica2.ListItems(ctx, q); len(page.Items) != 1 || page.Items[0].Version != updated.Version {
+		t.Errorf("replica 2's list after the update = %+v", page.Items)
+	}
+
+	if _, err := replica1.DeleteItem(ctx, created.ID, func(inventory.Item) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica2.GetItem(ctx, created.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("replica 2 GetItem after delete: %v, want ErrNotFound", err)
+	}
+	if page, _ := replica2.ListItems(ctx, q); len(page.Items) != 0 {
+		t.Errorf("replica 2's list after delete = %+v, want empty", page.Items)
+	}
+}
+
+func TestItemsWithRedisDown(t *testing.T) {
+	ctx := context.Background()
+	r := faultredis.New(t)
+	db := &countingStore{Store: store.New(pgtest.New(t))}
+	items := cache.NewItems(db, newReplica(t, r).c)
+	created, err := items.CreateItem(ctx, newItem(t, "redis"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	if got, err := items.GetItem(ctx, created.ID); err != nil || got.ID != created.ID {
+		t.Fatalf("GetItem with Redis down = %v, %v; want the item from PostgreSQL", got.ID, err)
+	}
+	// A write with Redis down succeeds; the cache is bypassed, so the
+	// writer reads its own write.
+	if _, err := items.UpdateItem(ctx, created.ID, func(it inventory.Item) (inventory.Item, error) {
+		it.Description = "changed while redis was down"
+		return it, nil
+	}); err != nil {
+		t.Fatalf("UpdateItem with Redis down: %v", err)
+	}
+	if got, _ := items.GetItem(ctx, created.ID); got.Description != "changed while redis was down" {
+		t.Errorf("read after the write = %q", got.Description)
+	}
+}

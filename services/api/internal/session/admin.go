@@ -1,0 +1,58 @@
+package session
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/docker-examples/stack/platform/secret"
+)
+
+// Argon2id parameters: the OWASP minimum for argon2id (19 MiB, 2 passes,
+// one lane), about 30 ms per check on one core. At most maxHashing checks
+// run at once, so a burst of logins cannot take more than
+// maxHashing*19 MiB of memory.
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+	maxHashing   = 2
+)
+
+// Admin is the one account of the UI, whose password comes from a secret
+// (ADMIN_PASSWORD or ADMIN_PASSWORD_FILE). The password is hashed with
+// argon2id when the Admin is made and forgotten; only the hash stays in
+// memory. It is safe for concurrent use.
+type Admin struct {
+	user    [32]byte // sha256 of the username, for a length-blind compare
+	salt    []byte
+	hash    []byte
+	hashing chan struct{}
+}
+
+// NewAdmin hashes password for username. An empty password gives an Admin
+// that accepts no login.
+func NewAdmin(username string, password secret.Value) *Admin {
+	a := &Admin{user: sha256.Sum256([]byte(username)), salt: make([]byte, 16), hashing: make(chan struct{}, maxHashing)}
+	_, _ = rand.Read(a.salt)
+	if !password.IsZero() {
+		a.hash = argon2.IDKey([]byte(password.Reveal()), a.salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	}
+	return a
+}
+
+// Check reports whether username and password are the admin's. It takes
+// the same time whether the username, the password or both are wrong: the
+// password is always hashed and both comparisons are constant-time.
+func (a *Admin) Check(username, password string) bool {
+	a.hashing <- struct{}{}
+	got := argon2.IDKey([]byte(password), a.salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	<-a.hashing
+	u := sha256.Sum256([]byte(username))
+	userOK := subtle.ConstantTimeCompare(u[:], a.user[:])
+	passOK := subtle.ConstantTimeCompare(got, a.hash) // 0 when a.hash is nil
+	return userOK&passOK == 1
+}

@@ -1,0 +1,389 @@
+// Package e2e_test drives the UI in headless Chromium (Debian's chromium,
+// through chromedp) against a running frontend:
+//
+//	E2E_FRONTEND_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=... go test ./e2e
+//
+// Without E2E_FRONTEND_URL the tests skip, unless E2E_FRONTEND_FAKE_API=1,
+// which starts the frontend in-process in front of an in-memory fake of the
+// API (for working on the UI without the stack). Screenshots go to
+// E2E_SCREENSHOT_DIR (default: a temporary directory, logged). The browser is
+// E2E_CHROMIUM, default /usr/bin/chromium.
+package e2e_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/docker-examples/stack/services/frontend/internal/assets"
+	"github.com/docker-examples/stack/services/frontend/internal/fakeapi"
+	"github.com/docker-examples/stack/services/frontend/internal/site"
+	"github.com/docker-examples/stack/services/frontend/internal/web"
+)
+
+// stack is what the tests run against.
+var stack struct {
+	base, password, shots string
+	skip                  string
+	browser               context.Context // a started browser; tests open contexts in it
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	stack.base = strings.TrimRight(os.Getenv("E2E_FRONTEND_URL"), "/")
+	stack.password = os.Getenv("E2E_ADMIN_PASSWORD")
+	switch {
+	case stack.base != "":
+		if stack.password == "" {
+			stack.skip = "E2E_ADMIN_PASSWORD is not set"
+		}
+	case os.Getenv("E2E_FRONTEND_FAKE_API") == "1":
+		stop, err := startInProcess()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		defer stop()
+	default:
+		stack.skip = "E2E_FRONTEND_URL is not set (or set E2E_FRONTEND_FAKE_API=1 for a fake API)"
+	}
+	if stack.skip != "" {
+		if os.Getenv("CI") == "true" && os.Getenv("E2E_FRONTEND_URL") != "" {
+			fmt.Fprintln(os.Stderr, "e2e:", stack.skip)
+			return 1
+		}
+		return m.Run() // every test skips with the reason
+	}
+
+	stack.shots = os.Getenv("E2E_SCREENSHOT_DIR")
+	if stack.shots == "" {
+		dir, err := os.MkdirTemp("", "frontend-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		stack.shots = dir
+	}
+	if err := os.MkdirAll(stack.shots, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "e2e: screenshots in", stack.shots)
+
+	exec := os.Getenv("E2E_CHROMIUM")
+	if exec == "" {
+		exec = "/usr/bin/chromium"
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exec),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(browser); err != nil { // starts the browser
+		fmt.Fprintln(os.Stderr, "e2e: starting chromium:", err)
+		return 1
+	}
+	stack.browser = browser
+	return m.Run()
+}
+
+// startInProcess serves the frontend in front of the fake API on loopback.
+func startInProcess() (func(), error) {
+	api := httptest.NewServer(fakeapi.New("admin", "e2e-password"))
+	u, _ := url.Parse(api.URL)
+	ui, err := assets.Build(web.FS())
+	if err != nil {
+		return nil, err
+	}
+	s, err := site.New(site.Config{UI: ui, APIURL: u, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	if err != nil {
+		return nil, err
+	}
+	fe := httptest.NewServer(s)
+	stack.base, stack.password = fe.URL, "e2e-password"
+	return func() { s.Shutdown(); fe.Close(); api.Close() }, nil
+}
+
+func requireStack(t *testing.T) {
+	t.Helper()
+	if stack.skip != "" {
+		t.Skip(stack.skip)
+	}
+}
+
+// user is one person: a browser context with its own cookies. Tabs opened
+// with tab share them.
+type user struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// newUser opens a fresh browser context (no cookies) with one tab.
+func newUser(t *testing.T) *user {
+	t.Helper()
+	requireStack(t)
+	ctx, cancel := chromedp.NewContext(stack.browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	u := &user{t: t, ctx: ctx}
+	watchConsole(t, ctx)
+	return u
+}
+
+// tab opens another tab in the user's browser context.
+func (u *user) tab() *user {
+	u.t.Helper()
+	ctx, cancel := chromedp.NewContext(u.ctx)
+	u.t.Cleanup(cancel)
+	watchConsole(u.t, ctx)
+	return &user{t: u.t, ctx: ctx}
+}
+
+// watchConsole fails the test for any console error or uncaught exception
+// of the tab. Entries of the network log are left out: a 412 or a 422 the
+// UI handles is logged by the browser as a failed resource.
+func watchConsole(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := chromedp.Do(ctx); err != nil { // opens the tab
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var problems []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range chromedp.Console(ctx) {
+			if err != nil {
+				return
+			}
+			if (m.Type == chromedp.ConsoleError || m.IsException()) && m.Source != "network" {
+				mu.Lock()
+				problems = append(problems, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			t.Errorf("console: %s", p)
+		}
+	})
+}
+
+// do runs browser actions with a deadline, failing the test with what was
+// being attempted.
+func (u *user) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(u.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		u.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		u.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text returns the text of the first element matching the CSS selector.
+func (u *user) text(sel string) string {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(u.ctx, 15*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		u.shot("failed-text")
+		u.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// eval evaluates a JavaScript expression.
+func eval[T any](u *user, expr string) T {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(u.ctx, 15*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		u.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript predicate until it is true or 15 s pass.
+func (u *user) waitFor(what, predicate string) {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(u.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](predicate, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		u.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		u.t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
+	}
+}
+
+// open loads a page of the UI and waits until its view has rendered.
+func (u *user) open(path string) {
+	u.t.Helper()
+	u.do("open "+path, chromedp.Navigate(stack.base+path))
+	u.waitFor("the view of "+path, `document.body.dataset.auth !== "unknown" && !document.querySelector("main").hasAttribute("aria-busy")`)
+}
+
+// shot saves a screenshot of the viewport as NAME.png.
+func (u *user) shot(name string) {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(u.ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		u.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	name = strings.NewReplacer("/", "_", " ", "-").Replace(name)
+	p := filepath.Join(stack.shots, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		u.t.Errorf("screenshot %s: %v", name, err)
+	}
+}
+
+// fill replaces the value of an input or textarea by typing, so the page
+// sees the same events as from a keyboard.
+func fill(sel, value string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.WaitVisible(chromedp.CSS(sel))(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		clear := fmt.Sprintf(`(el => { el.value = ""; return true })(document.querySelector(%q))`, sel)
+		if _, err := chromedp.Evaluate[bool](clear)(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		return chromedp.SendKeys(chromedp.CSS(sel), value)(ctx, t)
+	}
+}
+
+// signIn signs the user in through the UI and waits for the write controls.
+func (u *user) signIn() {
+	u.t.Helper()
+	u.open("/signin")
+	u.do("sign in",
+		fill("#username", "admin"),
+		fill("#password", stack.password),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#signout")),
+	)
+}
+
+// unique returns a name no other test run uses.
+func unique(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// item is the part of an API item the tests look at.
+type item struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Image       string   `json:"image"`
+	Description string   `json:"description"`
+	Labels      []string `json:"labels"`
+	Version     int      `json:"version"`
+}
+
+// apiClient is a signed-in HTTP client of the API through the frontend,
+// used to arrange data and to check outcomes.
+type apiClient struct {
+	t    *testing.T
+	c    *http.Client
+	csrf string
+}
+
+func newAPIClient(t *testing.T) *apiClient {
+	t.Helper()
+	requireStack(t)
+	jar, _ := cookiejar.New(nil)
+	a := &apiClient{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	var out struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if code := a.call("POST", "/api/auth/login", map[string]string{"username": "admin", "password": stack.password}, &out); code != 200 {
+		t.Fatalf("API login = %d, want 200", code)
+	}
+	a.csrf = out.CSRF
+	return a
+}
+
+func (a *apiClient) call(method, path string, body, out any) int {
+	a.t.Helper()
+	var rd *strings.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = strings.NewReader(string(b))
+	} else {
+		rd = strings.NewReader("")
+	}
+	req, err := http.NewRequest(method, stack.base+path, rd)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", stack.base)
+	if a.csrf != "" {
+		req.Header.Set("X-CSRF-Token", a.csrf)
+	}
+	resp, err := a.c.Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			a.t.Fatalf("%s %s: decoding: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// create makes an item and deletes it when the test ends.
+func (a *apiClient) create(name string) item {
+	a.t.Helper()
+	var it item
+	body := map[string]any{"name": name, "image": "redis:7-bookworm", "description": "made by the e2e tests", "labels": []string{"e2e"}}
+	if code := a.call("POST", "/api/inventory", body, &it); code != http.StatusCreated && code != http.StatusOK {
+		a.t.Fatalf("create %s = %d", name, code)
+	}
+	a.t.Cleanup(func() { a.call("DELETE", "/api/inventory/"+it.ID, nil, nil) })
+	return it
+}
+
+func (a *apiClient) get(id string) (item, int) {
+	a.t.Helper()
+	var it item
+	code := a.call("GET", "/api/inventory/"+url.PathEscape(id), nil, &it)
+	return it, code
+}
