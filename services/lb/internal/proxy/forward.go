@@ -255,21 +255,27 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 		werr = c.bw.Flush()
 	}
 	if werr != nil {
-		c.destroy()
 		var be *bodyReadError
 		if errors.As(werr, &be) {
 			// The client's body failed, not the backend.
+			c.destroy()
 			f.bodyError(x, r, be.err)
 			return done, Problem{}
 		}
-		d.m.ReadErrors.Inc()
-		f.failure(b, d, start)
-		return failedSent, errBadGateway
+		// The backend may have answered before reading the whole request
+		// (413, 401, ...) and closed its side: look for that answer
+		// before calling it a failure.
 	}
 
 	resp, err := http.ReadResponse(c.br, r)
 	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(c.br, r) // 100 Continue, 103 Early Hints: skip
+	}
+	if err == nil && werr != nil {
+		resp.Close = true // half-written request: never reuse the connection
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			err = werr
+		}
 	}
 	if err != nil {
 		c.destroy()
