@@ -61,13 +61,13 @@ type Options struct {
 type Forwarder struct {
 	pool    *balancer.Pool
 	opts    Options
-	metrics *metrics.Metrics
 	pm      *metrics.Pool
 	streams *Streams
 	log     *slog.Logger
 	budget  *budget
 	waitq   *gate
 	sticky  balancer.Affinity
+	capped  interface{ Inc() } // rejections at the per-backend cap
 }
 
 // backendData is what a Forwarder keeps on each balancer.Backend.
@@ -83,11 +83,12 @@ func NewForwarder(pool *balancer.Pool, opts Options, m *metrics.Metrics, streams
 		opts.MaxIdlePerBackend = 1024
 	}
 	f := &Forwarder{
-		pool: pool, opts: opts, metrics: m, pm: m.Pool(pool.Name), streams: streams, log: log,
+		pool: pool, opts: opts, pm: m.Pool(pool.Name), streams: streams, log: log,
 		budget: newBudget(opts.BudgetRatio, opts.BudgetMin),
 		waitq:  newGate(0, opts.QueueSize, opts.QueueTimeout),
 	}
 	f.sticky, _ = pool.Policy.(balancer.Affinity)
+	f.capped = m.Rejection("backend_cap")
 	pool.OnAdd = func(b *balancer.Backend) {
 		b.Data = &backendData{
 			conns: newConnPool(b.HostPort, min(opts.UpstreamTimeout, 5*time.Second), opts.MaxIdlePerBackend),
@@ -174,7 +175,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if b == nil {
 			if attempt == 0 && len(f.pool.Backends()) > 0 {
 				last = errOverloaded
-				f.metrics.Rejection("backend_cap").Inc()
+				f.capped.Inc()
 			}
 			break
 		}
