@@ -61,13 +61,13 @@ type Options struct {
 type Forwarder struct {
 	pool    *balancer.Pool
 	opts    Options
-	metrics *metrics.Metrics
 	pm      *metrics.Pool
 	streams *Streams
 	log     *slog.Logger
 	budget  *budget
 	waitq   *gate
 	sticky  balancer.Affinity
+	capped  interface{ Inc() } // rejections at the per-backend cap
 }
 
 // backendData is what a Forwarder keeps on each balancer.Backend.
@@ -83,11 +83,12 @@ func NewForwarder(pool *balancer.Pool, opts Options, m *metrics.Metrics, streams
 		opts.MaxIdlePerBackend = 1024
 	}
 	f := &Forwarder{
-		pool: pool, opts: opts, metrics: m, pm: m.Pool(pool.Name), streams: streams, log: log,
+		pool: pool, opts: opts, pm: m.Pool(pool.Name), streams: streams, log: log,
 		budget: newBudget(opts.BudgetRatio, opts.BudgetMin),
 		waitq:  newGate(0, opts.QueueSize, opts.QueueTimeout),
 	}
 	f.sticky, _ = pool.Policy.(balancer.Affinity)
+	f.capped = m.Rejection("backend_cap")
 	pool.OnAdd = func(b *balancer.Backend) {
 		b.Data = &backendData{
 			conns: newConnPool(b.HostPort, min(opts.UpstreamTimeout, 5*time.Second), opts.MaxIdlePerBackend),
@@ -174,7 +175,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if b == nil {
 			if attempt == 0 && len(f.pool.Backends()) > 0 {
 				last = errOverloaded
-				f.metrics.Rejection("backend_cap").Inc()
+				f.capped.Inc()
 			}
 			break
 		}
@@ -255,21 +256,27 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 		werr = c.bw.Flush()
 	}
 	if werr != nil {
-		c.destroy()
 		var be *bodyReadError
 		if errors.As(werr, &be) {
 			// The client's body failed, not the backend.
+			c.destroy()
 			f.bodyError(x, r, be.err)
 			return done, Problem{}
 		}
-		d.m.ReadErrors.Inc()
-		f.failure(b, d, start)
-		return failedSent, errBadGateway
+		// The backend may have answered before reading the whole request
+		// (413, 401, ...) and closed its side: look for that answer
+		// before calling it a failure.
 	}
 
 	resp, err := http.ReadResponse(c.br, r)
 	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(c.br, r) // 100 Continue, 103 Early Hints: skip
+	}
+	if err == nil && werr != nil {
+		resp.Close = true // half-written request: never reuse the connection
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			err = werr
+		}
 	}
 	if err != nil {
 		c.destroy()

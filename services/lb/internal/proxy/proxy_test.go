@@ -792,3 +792,26 @@ func TestIdleConnectionClosedByBackendIsNotUsed(t *testing.T) {
 		}
 	}
 }
+
+func TestEarlyAnswerToALargeUploadIsPassedOn(t *testing.T) {
+	// The backend refuses a body that is too large after reading 1 KiB of
+	// it and closes: the client must see its 413, not a 502.
+	h := newHarness(t, harnessOpts{n: 1})
+	h.backends[0].srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.CopyN(io.Discard, r.Body, 1<<10)
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		io.WriteString(w, "too large")
+	})
+	srv := h.server()
+	body := strings.NewReader(strings.Repeat("x", 8<<20))
+	resp, err := http.Post(srv.URL+"/api/upload", "application/octet-stream", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "too large" {
+		t.Errorf("got %d %q, want 413 too large", resp.StatusCode, b)
+	}
+}
