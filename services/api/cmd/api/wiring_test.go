@@ -687,3 +687,41 @@ func TestServeStartsWithRedisDown(t *testing.T) {
 		return ""
 	})
 }
+
+func TestKeysCommandAndDatabaseKeys(t *testing.T) {
+	db := pgtest.URL(t)
+	getenv := func(k string) string { return map[string]string{"DATABASE_URL": db}[k] }
+	var out strings.Builder
+	if err := run(context.Background(), []string{"keys", "create", "ci"}, getenv, &out); err != nil {
+		t.Fatalf("keys create: %v", err)
+	}
+	secret := strings.SplitN(out.String(), "\n", 2)[0]
+	base := instance(t, "api-keys", db, redistest.URL(t), nil)
+	post := func(name string) int {
+		return do(t, call{method: "POST", url: base + "/api/inventory", header: map[string]string{"X-API-Key": secret},
+			body: fmt.Sprintf(`{"name":%q,"image":"busybox"}`, name)}).status
+	}
+	if got := post("with-db-key"); got != 201 {
+		t.Fatalf("write with a created key = %d, want 201", got)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"keys", "list"}, getenv, &out); err != nil || !strings.Contains(out.String(), "ci") ||
+		strings.Contains(out.String(), secret) {
+		t.Fatalf("keys list = %v:\n%s\nwant the key's name and never its secret", err, out.String())
+	}
+	var id string
+	for _, f := range strings.Fields(out.String()) {
+		if len(f) == 36 && strings.Count(f, "-") == 4 {
+			id = f
+		}
+	}
+	if err := run(context.Background(), []string{"keys", "revoke", id}, getenv, io.Discard); err != nil {
+		t.Fatalf("keys revoke %q: %v", id, err)
+	}
+	if got := post("after-revoke"); got != 401 {
+		t.Errorf("write with a revoked key = %d, want 401", got)
+	}
+	if err := run(context.Background(), []string{"keys", "frobnicate"}, getenv, io.Discard); err == nil {
+		t.Error("keys frobnicate succeeded")
+	}
+}
