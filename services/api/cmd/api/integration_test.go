@@ -23,12 +23,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// emptyDatabase returns the URL of a fresh database with no tables: pgtest
-// hands out migrated ones, so drop the schema.
+// emptyDatabase returns the URL of a fresh database with nothing in it:
+// pgtest hands out migrated ones, so drop the public schema with everything
+// the migrations created in it (tables, indexes, extensions, goose's own
+// table), whatever migrations exist now or later.
 func emptyDatabase(t *testing.T) string {
 	t.Helper()
 	pool := pgtest.New(t)
-	if _, err := pool.Exec(context.Background(), "DROP TABLE items; DROP TABLE goose_db_version"); err != nil {
+	if _, err := pool.Exec(context.Background(), "DROP SCHEMA public CASCADE; CREATE SCHEMA public"); err != nil {
 		t.Fatal(err)
 	}
 	pool.Close()

@@ -5,6 +5,8 @@
 //	api [serve]                    run the service (the default)
 //	api migrate [up|down|status]   apply, roll back one, or list migrations,
 //	                               under a PostgreSQL advisory lock
+//	api keys create NAME|list|revoke ID
+//	                               manage the API keys stored in PostgreSQL
 //	api healthcheck                exit 0 when the running service answers GET /health
 //	api version                    print the version and commit
 package main
@@ -14,11 +16,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
@@ -26,11 +31,19 @@ import (
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
 	"github.com/docker-examples/stack/services/api/internal/auth"
+	"github.com/docker-examples/stack/services/api/internal/auth/keys"
+	"github.com/docker-examples/stack/services/api/internal/cache"
 	"github.com/docker-examples/stack/services/api/internal/config"
+	"github.com/docker-examples/stack/services/api/internal/events"
+	"github.com/docker-examples/stack/services/api/internal/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/health"
 	"github.com/docker-examples/stack/services/api/internal/httpapi"
+	"github.com/docker-examples/stack/services/api/internal/idempotency"
 	"github.com/docker-examples/stack/services/api/internal/metrics"
 	"github.com/docker-examples/stack/services/api/internal/migrate"
+	"github.com/docker-examples/stack/services/api/internal/ratelimit"
+	"github.com/docker-examples/stack/services/api/internal/replicas"
+	"github.com/docker-examples/stack/services/api/internal/session"
 	"github.com/docker-examples/stack/services/api/internal/store"
 )
 
@@ -62,13 +75,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runServe(ctx, cfg, stdout)
 	case "migrate":
 		return runMigrate(ctx, cfg, args[1:], stdout)
+	case "keys":
+		return runKeys(ctx, cfg, args[1:], stdout)
 	case "healthcheck":
 		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
 	case "version":
 		_, err := fmt.Fprintf(stdout, "api %s (commit %s, %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.GoVersion())
 		return err
 	default:
-		return fmt.Errorf("unknown command %q: want serve, migrate, healthcheck or version", cmd)
+		return fmt.Errorf("unknown command %q: want serve, migrate, keys, healthcheck or version", cmd)
 	}
 }
 
@@ -99,21 +114,34 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout io
 	}
 }
 
+// runKeys is `api keys create|list|revoke`, on the database of the config.
+func runKeys(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	pool, err := store.NewPool(ctx, cfg.DatabaseURL.Reveal(), nil)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return keys.Run(ctx, args, keys.NewStore(pool), stdout)
+}
+
 func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := logging.New(stdout, "api", cfg.LogLevel)
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "instance_id", cfg.InstanceID)
 	startedAt := time.Now()
 
-	authn := auth.Chain{}
+	fileKeys := &auth.APIKeys{} // accepts none, refuses every key it is shown
 	if cfg.APIKeysFile != "" {
-		keys, err := auth.LoadAPIKeys(cfg.APIKeysFile)
+		k, err := auth.LoadAPIKeys(cfg.APIKeysFile)
 		if err != nil {
 			return err
 		}
-		authn = append(authn, keys)
-		log.Info("api keys loaded", "count", keys.Len())
+		fileKeys = k
+		log.Info("api keys loaded", "count", k.Len())
 	} else {
-		log.Warn("API_KEYS_FILE is not set: no API key is accepted")
+		log.Warn("API_KEYS_FILE is not set: only keys made with `api keys create` are accepted")
+	}
+	if cfg.AdminPassword.IsZero() {
+		log.Warn("ADMIN_PASSWORD is not set: browser login is disabled")
 	}
 
 	// Without AUTO_MIGRATE, serve does not wait for PostgreSQL: the pool
@@ -141,6 +169,9 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	defer pool.Close()
 	m.RegisterPool(pool)
 
+	// Redis is an optimisation and a meeting point of replicas, never a
+	// reason not to start: the client connects lazily, and every user of
+	// it degrades on its own while Redis is away.
 	ropts, err := redis.ParseURL(cfg.RedisURL.Reveal())
 	if err != nil {
 		return errors.New("REDIS_URL: cannot be parsed")
@@ -150,20 +181,68 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	defer rdb.Close() // closed before the pool: reverse order of opening
 
 	st := store.New(pool)
+	itemCache, err := cache.New(rdb, cache.Options{Log: log, Registerer: m.Registerer()})
+	if err != nil {
+		return err
+	}
+	defer itemCache.Close()
+
+	proxies := forwarded.New(cfg.TrustedProxies)
+	sessions := session.NewManager(rdb, session.NewAdmin(cfg.AdminUsername, cfg.AdminPassword), session.Options{
+		IdleTimeout:     cfg.SessionIdleTimeout,
+		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
+		IsHTTPS:         proxies.IsHTTPS,
+		DecodeJSON:      httpapi.DecodeJSON,
+	})
+	// Keys in the database first: they answer "not mine" for unknown keys,
+	// and the file keys then refuse what nobody knows.
+	authn := auth.Chain{keys.NewStore(pool), fileKeys, sessions}
+
+	limiter, err := ratelimit.New(rdb, ratelimit.Options{
+		Log: log, Registerer: m.Registerer(), FailClosed: cfg.RateLimitFailClosed,
+	})
+	if err != nil {
+		return err
+	}
+	idem := idempotency.New(rdb, idempotency.Options{
+		Log:   log,
+		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
+	})
+
+	broker := events.NewBroker(rdb, events.Options{Log: log})
+	registry := replicas.New(rdb, replicas.Replica{
+		InstanceID: cfg.InstanceID, Version: buildinfo.Version, StartedAt: startedAt.UTC(),
+	}, replicas.Options{Log: log})
+	// The broker and the heartbeat outlive the drain (open streams keep
+	// receiving events) and stop once the server has.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() { _ = broker.Run(bgCtx) })
+	background.Go(func() { _ = registry.Run(bgCtx) })
+	defer background.Wait()
+	defer stopBackground()
+
 	checker := health.NewChecker(time.Second,
 		health.Dependency{Name: "postgres", Required: true, Ping: st.Ping},
 		health.Dependency{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 	)
 	h := httpapi.New(httpapi.Deps{
-		Log:            log,
-		Items:          st,
-		Health:         checker,
-		Metrics:        m,
-		Auth:           authn,
-		InstanceID:     cfg.InstanceID,
-		StartedAt:      startedAt,
-		CORSOrigins:    cfg.CORSOrigins,
-		TrustedProxies: cfg.TrustedProxies,
+		Log:             log,
+		Items:           cache.NewItems(st, itemCache),
+		Health:          checker,
+		Metrics:         m,
+		Auth:            authn,
+		Sessions:        sessions,
+		EventStream:     broker,
+		Events:          events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)},
+		Replicas:        replicaLister{registry},
+		InstanceID:      cfg.InstanceID,
+		StartedAt:       startedAt,
+		CORSOrigins:     cfg.CORSOrigins,
+		TrustedProxies:  cfg.TrustedProxies,
+		RateLimit:       rateLimit(limiter, proxies, cfg.RateLimit, cfg.RateLimitKey),
+		LoginRateLimit:  loginRateLimit(limiter, proxies, cfg.RateLimitLogin),
+		WriteMiddleware: []echo.MiddlewareFunc{httpapi.Middleware(idem.Wrap)},
 	})
 
 	ln, err := serve.Listen(ctx, cfg.Addr())
@@ -176,5 +255,56 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 			checker.Drain()
 			log.Info("draining: /ready answers 503", "drain", cfg.ShutdownDrain.String())
 		},
+		OnShutdown: broker.Shutdown,
 	})
+}
+
+// rateLimit limits every /api request: a caller that identified itself (an
+// API key, a session) draws from its own budget, perKey, whatever address
+// it comes from; anyone else from their client address's, perIP.
+func rateLimit(l *ratelimit.Limiter, proxies *forwarded.Resolver, perIP, perKey ratelimit.Limit) echo.MiddlewareFunc {
+	return limitBy(l, func(r *http.Request) (string, ratelimit.Limit) {
+		if p, ok := auth.FromContext(r.Context()); ok {
+			return "principal:" + p.Subject, perKey
+		}
+		return ratelimit.IPKey(proxies.ClientIP(r)), perIP
+	})
+}
+
+// loginRateLimit gives login attempts a budget of their own per client
+// address, against password guessing.
+func loginRateLimit(l *ratelimit.Limiter, proxies *forwarded.Resolver, perIP ratelimit.Limit) echo.MiddlewareFunc {
+	return limitBy(l, func(r *http.Request) (string, ratelimit.Limit) {
+		return "login:" + ratelimit.IPKey(proxies.ClientIP(r)), perIP
+	})
+}
+
+// limitBy is l's middleware for policy, in echo; a zero limit (configured
+// "off") lets the request through untouched.
+func limitBy(l *ratelimit.Limiter, policy ratelimit.Policy) echo.MiddlewareFunc {
+	mw := l.Middleware(policy)
+	return httpapi.Middleware(func(next httpapi.HandlerFunc) httpapi.HandlerFunc {
+		limited := mw(next)
+		return func(w http.ResponseWriter, r *http.Request) error {
+			if _, lim := policy(r); lim.Rate == 0 {
+				return next(w, r)
+			}
+			return limited(w, r)
+		}
+	})
+}
+
+// replicaLister shows the registry's live replicas on /api/status.
+type replicaLister struct{ reg *replicas.Registry }
+
+func (l replicaLister) Replicas(ctx context.Context) ([]httpapi.Replica, error) {
+	rs, err := l.reg.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]httpapi.Replica, len(rs))
+	for i, r := range rs {
+		out[i] = httpapi.Replica{InstanceID: r.InstanceID, Version: r.Version, LastSeen: r.LastSeen}
+	}
+	return out, nil
 }

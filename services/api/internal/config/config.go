@@ -17,6 +17,8 @@ import (
 
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/secret"
+	"github.com/docker-examples/stack/services/api/internal/forwarded"
+	"github.com/docker-examples/stack/services/api/internal/ratelimit"
 )
 
 // Config is everything the api reads from its environment. Secret fields
@@ -45,6 +47,20 @@ type Config struct {
 	// DBConnectTimeout (DB_CONNECT_TIMEOUT, default 60s) bounds how long
 	// serve and migrate wait for PostgreSQL at start-up.
 	DBConnectTimeout time.Duration
+
+	// Rate limits, shared by every replica through Redis. A zero Limit
+	// (the value "off") disables that limit.
+	RateLimit      ratelimit.Limit // RATE_LIMIT: per client IP, anonymous callers, default 600/m
+	RateLimitKey   ratelimit.Limit // RATE_LIMIT_KEY: per API key or signed-in user, default 6000/m
+	RateLimitLogin ratelimit.Limit // RATE_LIMIT_LOGIN: login attempts per client IP, default 10/m
+	// RateLimitFailClosed (RATE_LIMIT_FAIL_CLOSED, default false) answers
+	// 503 instead of letting requests through while Redis is down.
+	RateLimitFailClosed bool
+
+	// Browser sessions end after SESSION_IDLE_TIMEOUT without a request
+	// (default 30m) or SESSION_ABSOLUTE_TIMEOUT after login (default 12h).
+	SessionIdleTimeout     time.Duration
+	SessionAbsoluteTimeout time.Duration
 }
 
 // Addr is the listen address.
@@ -52,7 +68,10 @@ func (c Config) Addr() string { return fmt.Sprintf(":%d", c.Port) }
 
 // Load reads and validates the configuration from getenv.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{Port: 8000, AdminUsername: "admin", ShutdownDrain: 5 * time.Second, DBConnectTimeout: time.Minute}
+	c := Config{
+		Port: 8000, AdminUsername: "admin", ShutdownDrain: 5 * time.Second, DBConnectTimeout: time.Minute,
+		SessionIdleTimeout: 30 * time.Minute, SessionAbsoluteTimeout: 12 * time.Hour,
+	}
 	var errs []error
 	fail := func(err error) { errs = append(errs, err) }
 
@@ -115,18 +134,11 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.CORSOrigins = append(c.CORSOrigins, u.Scheme+"://"+strings.ToLower(u.Host))
 	}
-	for _, s := range splitList(getenv("TRUSTED_PROXIES")) {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				fail(fmt.Errorf("TRUSTED_PROXIES: %q is not a CIDR or an IP address", s))
-				continue
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	trusted, err := forwarded.ParseTrusted(getenv("TRUSTED_PROXIES"))
+	if err != nil {
+		fail(fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
+	c.TrustedProxies = trusted
 	if v := getenv("AUTO_MIGRATE"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -147,6 +159,49 @@ func Load(getenv func(string) string) (Config, error) {
 			fail(fmt.Errorf("DB_CONNECT_TIMEOUT: %q is not a duration between 1s and 1h", v))
 		}
 		c.DBConnectTimeout = d
+	}
+	for _, l := range []struct {
+		name, def string
+		dst       *ratelimit.Limit
+	}{
+		{"RATE_LIMIT", "600/m", &c.RateLimit},
+		{"RATE_LIMIT_KEY", "6000/m", &c.RateLimitKey},
+		{"RATE_LIMIT_LOGIN", "10/m", &c.RateLimitLogin},
+	} {
+		v := getenv(l.name)
+		if v == "" {
+			v = l.def
+		}
+		if strings.EqualFold(v, "off") {
+			continue
+		}
+		lim, err := ratelimit.ParseLimit(v)
+		if err != nil {
+			fail(fmt.Errorf("%s: %w (or off)", l.name, err))
+		}
+		*l.dst = lim
+	}
+	if v := getenv("RATE_LIMIT_FAIL_CLOSED"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fail(fmt.Errorf("RATE_LIMIT_FAIL_CLOSED: %q is not true or false", v))
+		}
+		c.RateLimitFailClosed = b
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"SESSION_IDLE_TIMEOUT", &c.SessionIdleTimeout},
+		{"SESSION_ABSOLUTE_TIMEOUT", &c.SessionAbsoluteTimeout},
+	} {
+		if v := getenv(d.name); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t < time.Minute || t > 30*24*time.Hour {
+				fail(fmt.Errorf("%s: %q is not a duration between 1m and 720h", d.name, v))
+			}
+			*d.dst = t
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

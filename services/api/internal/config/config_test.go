@@ -28,6 +28,25 @@ func TestDefaults(t *testing.T) {
 	if c.Port != 8000 || c.ShutdownDrain != 5*time.Second || c.AdminUsername != "admin" || c.AutoMigrate {
 		t.Errorf("defaults = %+v", c)
 	}
+	// Anonymous callers get 600/m per IP; keys and sessions ten times
+	// that; logins 10/m; Redis down lets requests through.
+	if c.RateLimit.Rate != 600 || c.RateLimitKey.Rate != 6000 || c.RateLimitLogin.Rate != 10 ||
+		c.RateLimit.Period != time.Minute || c.RateLimitFailClosed {
+		t.Errorf("rate limit defaults = %+v %+v %+v fail closed %v", c.RateLimit, c.RateLimitKey, c.RateLimitLogin, c.RateLimitFailClosed)
+	}
+	if c.SessionIdleTimeout != 30*time.Minute || c.SessionAbsoluteTimeout != 12*time.Hour {
+		t.Errorf("session timeouts = %v %v", c.SessionIdleTimeout, c.SessionAbsoluteTimeout)
+	}
+}
+
+func TestRateLimitsCanBeTurnedOff(t *testing.T) {
+	c, err := Load(env(map[string]string{"RATE_LIMIT": "off", "RATE_LIMIT_KEY": "20/s", "RATE_LIMIT_LOGIN": "OFF"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RateLimit.Rate != 0 || c.RateLimitLogin.Rate != 0 || c.RateLimitKey.Rate != 20 || c.RateLimitKey.Period != time.Second {
+		t.Errorf("limits = %+v %+v %+v", c.RateLimit, c.RateLimitKey, c.RateLimitLogin)
+	}
 }
 
 func TestDatabaseURLFromParts(t *testing.T) {
@@ -87,6 +106,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN"},
 		{map[string]string{"DB_CONNECT_TIMEOUT": "forever"}, "DB_CONNECT_TIMEOUT"},
 		{map[string]string{"ADMIN_PASSWORD_FILE": "/does/not/exist"}, "ADMIN_PASSWORD_FILE"},
+		{map[string]string{"RATE_LIMIT": "lots"}, "RATE_LIMIT"},
+		{map[string]string{"RATE_LIMIT_KEY": "10/fortnight"}, "RATE_LIMIT_KEY"},
+		{map[string]string{"RATE_LIMIT_LOGIN": "0/m"}, "RATE_LIMIT_LOGIN"},
+		{map[string]string{"RATE_LIMIT_FAIL_CLOSED": "perhaps"}, "RATE_LIMIT_FAIL_CLOSED"},
+		{map[string]string{"SESSION_IDLE_TIMEOUT": "5s"}, "SESSION_IDLE_TIMEOUT"},
+		{map[string]string{"SESSION_ABSOLUTE_TIMEOUT": "never"}, "SESSION_ABSOLUTE_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -42,8 +43,8 @@ type Redis struct {
 // registers their shutdown with t.Cleanup.
 func New(t testing.TB) *Redis {
 	t.Helper()
-	url := redistest.URL(t)
-	opts, err := redis.ParseURL(url)
+	raw := redistest.URL(t)
+	opts, err := redis.ParseURL(raw)
 	if err != nil {
 		t.Fatalf("faultredis: %v", err)
 	}
@@ -53,7 +54,7 @@ func New(t testing.TB) *Redis {
 		t.Fatalf("faultredis: proxy listen: %v", err)
 	}
 	r := &Redis{
-		url:      url,
+		url:      raw,
 		upstream: opts.Addr,
 		direct:   direct,
 		ln:       ln,
@@ -72,6 +73,17 @@ func New(t testing.TB) *Redis {
 
 // Addr is the proxy's address, host:port.
 func (r *Redis) Addr() string { return r.ln.Addr().String() }
+
+// URL is a redis:// URL of the fixture's database through the proxy, for
+// code under test that takes REDIS_URL.
+func (r *Redis) URL() string {
+	u, err := url.Parse(r.url)
+	if err != nil { // redistest made it; it parses
+		panic(err)
+	}
+	u.Host = r.Addr()
+	return u.String()
+}
 
 // Client returns a client connected through the proxy with the short
 // timeouts a service should use, closed by t.Cleanup.

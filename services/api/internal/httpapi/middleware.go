@@ -1,14 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -60,22 +59,20 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; for
 // securityHeaders sets the security headers before the handler runs, so
 // that errors carry them too. HSTS is sent only when the request came over
 // https, directly or as told by a trusted proxy.
-func securityHeaders(trusted []netip.Prefix) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			h := c.Response().Header()
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "no-referrer")
-			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
-			h.Set("Cross-Origin-Resource-Policy", "same-site")
-			h.Set("Content-Security-Policy", apiCSP)
-			if isHTTPS(c.Request(), trusted) {
-				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-			}
-			return next(c)
+func (s *server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-site")
+		h.Set("Content-Security-Policy", apiCSP)
+		if s.proxies.IsHTTPS(c.Request()) {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
+		return next(c)
 	}
 }
 
@@ -128,7 +125,8 @@ var (
 	corsAllowMethods = "GET, POST, PUT, PATCH, DELETE"
 	corsAllowHeaders = "Content-Type, If-Match, If-None-Match, Idempotency-Key, Last-Event-ID, " +
 		"X-API-Key, X-CSRF-Token, " + CorrelationHeader
-	corsExposeHeaders = "ETag, Location, Retry-After, " + CorrelationHeader
+	corsExposeHeaders = "ETag, Location, Retry-After, Idempotent-Replayed, " +
+		"RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, " + CorrelationHeader
 )
 
 // cors answers browsers from the listed origins, with credentials; other
@@ -187,81 +185,59 @@ func limitBody(n int64) echo.MiddlewareFunc {
 	}
 }
 
-// requireAuth lets a request through only when the Authenticator names its
-// caller, and puts the principal in the request context.
-func (s *server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
+// authResult is what identify learnt about a request.
+type authResult struct {
+	p   auth.Principal
+	err error
+}
+
+type authResultKey struct{}
+
+// identify asks the Authenticator once who makes an /api request and
+// keeps the answer in the request context: the principal (auth.FromContext)
+// when there is one, for the rate limiter and the handlers, and the error
+// for requireAuth. A request without valid credentials goes on: reads are
+// public, and requireAuth refuses writes.
+func (s *server) identify(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p, err := s.Auth.Authenticate(c.Request())
-		if err != nil {
-			return err
-		}
 		r := c.Request()
-		c.SetRequest(r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		p, err := s.Auth.Authenticate(r)
+		ctx := context.WithValue(r.Context(), authResultKey{}, authResult{p: p, err: err})
+		if err == nil {
+			ctx = auth.WithPrincipal(ctx, p)
+		}
+		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}
 }
 
-// clientIP returns echo's IP extractor: the peer address, unless the peer
-// is a trusted proxy, in which case the rightmost X-Forwarded-For entry that
-// is not itself a trusted proxy. Untrusted peers cannot spoof their
-// address with headers.
-func clientIP(trusted []netip.Prefix) echo.IPExtractor {
-	return func(r *http.Request) string {
-		peer := remoteAddr(r)
-		if !isTrusted(peer, trusted) {
-			return peer.String()
-		}
-		hops := r.Header.Values("X-Forwarded-For")
-		var all []string
-		for _, h := range hops {
-			all = append(all, strings.Split(h, ",")...)
-		}
-		for i := len(all) - 1; i >= 0; i-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(all[i]))
-			if err != nil {
-				break
-			}
-			a = a.Unmap()
-			if !isTrusted(a, trusted) {
-				return a.String()
+// requireAuth lets a request through only when identify named its caller:
+// no or wrong credentials are 401, a session write without its CSRF token
+// 403, an authenticator that could not decide (its store down) 503.
+func (s *server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		res, ok := c.Request().Context().Value(authResultKey{}).(authResult)
+		if !ok { // a route outside the /api group
+			res.p, res.err = s.Auth.Authenticate(c.Request())
+			if res.err == nil {
+				r := c.Request()
+				c.SetRequest(r.WithContext(auth.WithPrincipal(r.Context(), res.p)))
 			}
 		}
-		return peer.String()
-	}
-}
-
-func remoteAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
-}
-
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	if !a.IsValid() {
-		return false
-	}
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
+		if res.err != nil {
+			return res.err
 		}
+		return next(c)
 	}
-	return false
 }
 
-// isHTTPS reports whether the client used https: TLS on this connection,
-// or X-Forwarded-Proto: https from a trusted proxy.
-func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
-	if r.TLS != nil {
-		return true
+// clientIP is echo's IP extractor (c.RealIP()): package forwarded's
+// answer, which believes X-Forwarded-For only from trusted proxies.
+func (s *server) clientIP(r *http.Request) string {
+	if a := s.proxies.ClientIP(r); a.IsValid() {
+		return a.String()
 	}
-	return isTrusted(remoteAddr(r), trusted) &&
-		strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
+	return ""
 }
 
 var errTooLarge = errors.New("request body too large")

@@ -12,7 +12,10 @@ import (
 
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/services/api/internal/auth"
+	"github.com/docker-examples/stack/services/api/internal/idempotency"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
+	"github.com/docker-examples/stack/services/api/internal/ratelimit"
+	"github.com/docker-examples/stack/services/api/internal/session"
 	"github.com/docker-examples/stack/services/api/internal/store"
 )
 
@@ -101,11 +104,31 @@ func toProblem(err error) *problemError {
 		p := newProblem(http.StatusServiceUnavailable, "unavailable", "the database is unavailable: retry later")
 		p.header = http.Header{"Retry-After": {"5"}}
 		return p
-	case errors.Is(err, auth.ErrForbidden):
-		return newProblem(http.StatusForbidden, "forbidden", "you may not do this")
+	case errors.Is(err, ratelimit.ErrLimited): // Retry-After is already set
+		return newProblem(http.StatusTooManyRequests, "rate-limited", "too many requests: retry after the time in Retry-After")
+	case errors.Is(err, ratelimit.ErrUnavailable), errors.Is(err, idempotency.ErrUnavailable), errors.Is(err, session.ErrUnavailable):
+		p := newProblem(http.StatusServiceUnavailable, "unavailable", "a shared store (Redis) is unavailable: retry later")
+		p.header = http.Header{"Retry-After": {"5"}}
+		return p
+	case errors.Is(err, idempotency.ErrMismatch):
+		return newProblem(http.StatusUnprocessableEntity, "idempotency-mismatch",
+			"this Idempotency-Key was used with a different request: use a new key for a new request")
+	case errors.Is(err, idempotency.ErrInProgress): // Retry-After is already set
+		return newProblem(http.StatusConflict, "conflict", "a request with this Idempotency-Key is still in progress")
+	case errors.Is(err, idempotency.ErrInvalidKey):
+		p := newProblem(http.StatusBadRequest, "validation", "the Idempotency-Key header is not valid")
+		p.fields = []inventory.FieldError{{Field: idempotency.Header, Message: err.Error()}}
+		return p
+	case errors.Is(err, session.ErrBadCredentials):
+		return newProblem(http.StatusUnauthorized, "unauthorized", "wrong username or password")
+	case errors.Is(err, session.ErrMalformed):
+		return newProblem(http.StatusBadRequest, "malformed-json", "send {\"username\": \"…\", \"password\": \"…\"}")
+	case errors.Is(err, session.ErrCSRF), errors.Is(err, auth.ErrForbidden):
+		return newProblem(http.StatusForbidden, "forbidden",
+			"a write with a session cookie needs the session's X-CSRF-Token header (from login or GET /api/auth/session)")
 	case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrInvalidCredentials):
 		p := newProblem(http.StatusUnauthorized, "unauthorized",
-			"writes need a valid X-API-Key header or a session")
+			"writes need a valid X-API-Key header or a live session: sign in again")
 		p.header = http.Header{"WWW-Authenticate": {`ApiKey realm="api", header="X-API-Key"`}}
 		return p
 	case errors.As(err, &he):

@@ -1,17 +1,22 @@
 package httpapi
 
 import (
+	"slices"
+
 	"github.com/labstack/echo/v4"
 )
 
 // routes is the whole route table of the API. Middleware order, outermost
 // first: correlation id, security headers, metrics/access log (which also
-// renders errors, so it sees final status codes), panic recovery, CORS,
-// body limit.
+// renders errors, so it sees final status codes), panic recovery, CORS
+// (which answers preflights itself: they never need credentials nor count
+// against a limit), body limit. Under /api: identify the caller, then rate
+// limit (by principal, else client IP); writes then require the caller
+// (401/403) and run the write middleware (idempotency keys).
 func (s *server) routes(e *echo.Echo) {
 	e.Use(
 		correlationID,
-		securityHeaders(s.TrustedProxies),
+		s.securityHeaders,
 		s.observe,
 		recoverPanics,
 		cors(s.CORSOrigins),
@@ -27,18 +32,29 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/docs/", s.docsIndex)
 	e.GET("/docs/*", s.docsAsset)
 
-	api := e.Group("/api")
+	// Route-level rather than group middleware: an echo group with
+	// middleware answers 404 for a known path with the wrong method.
+	public := []echo.MiddlewareFunc{s.identify}
 	if s.RateLimit != nil {
-		api.Use(s.RateLimit)
+		public = append(public, s.RateLimit)
 	}
-	write := append([]echo.MiddlewareFunc{s.requireAuth}, s.WriteMiddleware...)
+	write := append(append(slices.Clip(public), s.requireAuth), s.WriteMiddleware...)
+	login := slices.Clip(public)
+	if s.LoginRateLimit != nil {
+		login = append(login, s.LoginRateLimit)
+	}
 
-	api.GET("/status", s.status)
+	e.GET("/api/status", s.status, public...)
+	e.GET("/api/events", Handler(s.EventStream.ServeEvents), public...)
 
-	api.GET("/inventory", s.listItems)
-	api.POST("/inventory", s.createItem, write...)
-	api.GET("/inventory/:id", s.getItem)
-	api.PUT("/inventory/:id", s.replaceItem, write...)
-	api.PATCH("/inventory/:id", s.patchItem, write...)
-	api.DELETE("/inventory/:id", s.deleteItem, write...)
+	e.POST("/api/auth/login", Handler(s.Sessions.HandleLogin), login...)
+	e.POST("/api/auth/logout", Handler(s.Sessions.HandleLogout), public...)
+	e.GET("/api/auth/session", Handler(s.Sessions.HandleSession), public...)
+
+	e.GET("/api/inventory", s.listItems, public...)
+	e.POST("/api/inventory", s.createItem, write...)
+	e.GET("/api/inventory/:id", s.getItem, public...)
+	e.PUT("/api/inventory/:id", s.replaceItem, write...)
+	e.PATCH("/api/inventory/:id", s.patchItem, write...)
+	e.DELETE("/api/inventory/:id", s.deleteItem, write...)
 }

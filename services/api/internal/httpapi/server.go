@@ -11,6 +11,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/docker-examples/stack/services/api/internal/auth"
+	"github.com/docker-examples/stack/services/api/internal/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/health"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
 	"github.com/docker-examples/stack/services/api/internal/metrics"
@@ -57,6 +59,24 @@ type ReplicaLister interface {
 	Replicas(ctx context.Context) ([]Replica, error)
 }
 
+// HandlerFunc is an http handler that returns its error to the API's error
+// handler instead of writing it; the session, event, rate-limit and
+// idempotency packages speak it, and Handler and Middleware adapt it to
+// echo.
+type HandlerFunc = func(http.ResponseWriter, *http.Request) error
+
+// Sessions serves the browser login routes (*session.Manager).
+type Sessions interface {
+	HandleLogin(http.ResponseWriter, *http.Request) error
+	HandleLogout(http.ResponseWriter, *http.Request) error
+	HandleSession(http.ResponseWriter, *http.Request) error
+}
+
+// EventStream serves GET /api/events (*events.Broker).
+type EventStream interface {
+	ServeEvents(http.ResponseWriter, *http.Request) error
+}
+
 // Deps is everything the HTTP layer needs. Log, Items, Health and Metrics
 // are required; the rest have safe defaults.
 type Deps struct {
@@ -64,8 +84,15 @@ type Deps struct {
 	Items   ItemStore
 	Health  *health.Checker
 	Metrics *metrics.Metrics
-	// Auth decides who may write. Nil refuses every write with 401.
+	// Auth decides who may write. Nil refuses every write with 401. It
+	// runs once per /api request, before RateLimit, so the limiter can
+	// count by principal (auth.FromContext).
 	Auth auth.Authenticator
+	// Sessions serves /api/auth/login, /logout and /session. Nil: no
+	// browser login (login answers 401, session "not authenticated").
+	Sessions Sessions
+	// EventStream serves GET /api/events. Nil answers 503.
+	EventStream EventStream
 	// Events is told about writes. Nil publishes nothing.
 	Events Publisher
 	// Replicas feeds /api/status. Nil lists none.
@@ -80,9 +107,13 @@ type Deps struct {
 	// X-Forwarded-Proto headers are believed.
 	TrustedProxies []netip.Prefix
 
-	// RateLimit, when set, runs for every /api request after the client
-	// IP is known (c.RealIP()) and before authentication.
+	// RateLimit, when set, runs for every /api request after the caller
+	// is identified (auth.FromContext holds the principal, if any) and
+	// before the handler and its authorisation check.
 	RateLimit echo.MiddlewareFunc
+	// LoginRateLimit, when set, runs for POST /api/auth/login after
+	// RateLimit: a stricter budget against password guessing.
+	LoginRateLimit echo.MiddlewareFunc
 	// WriteMiddleware runs on every write after authentication (the
 	// principal is in auth.FromContext), e.g. idempotency keys.
 	WriteMiddleware []echo.MiddlewareFunc
@@ -93,7 +124,8 @@ const MaxBodyBytes = 64 << 10
 
 type server struct {
 	Deps
-	log *slog.Logger
+	log     *slog.Logger
+	proxies *forwarded.Resolver
 }
 
 // New returns the API's HTTP handler.
@@ -107,11 +139,17 @@ func New(d Deps) *echo.Echo {
 	if d.Replicas == nil {
 		d.Replicas = noReplicas{}
 	}
-	s := &server{Deps: d, log: d.Log}
+	if d.Sessions == nil {
+		d.Sessions = noSessions{}
+	}
+	if d.EventStream == nil {
+		d.EventStream = noEvents{}
+	}
+	s := &server{Deps: d, log: d.Log, proxies: forwarded.New(d.TrustedProxies)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = clientIP(d.TrustedProxies)
+	e.IPExtractor = s.clientIP
 	s.routes(e)
 	return e
 }
@@ -123,3 +161,27 @@ func (noPublisher) Publish(context.Context, inventory.Event) error { return nil 
 type noReplicas struct{}
 
 func (noReplicas) Replicas(context.Context) ([]Replica, error) { return []Replica{}, nil }
+
+type noSessions struct{}
+
+func (noSessions) HandleLogin(http.ResponseWriter, *http.Request) error {
+	return auth.ErrInvalidCredentials
+}
+
+func (noSessions) HandleLogout(w http.ResponseWriter, _ *http.Request) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (noSessions) HandleSession(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, err := w.Write([]byte(`{"authenticated":false}` + "\n"))
+	return err
+}
+
+type noEvents struct{}
+
+func (noEvents) ServeEvents(http.ResponseWriter, *http.Request) error {
+	return newProblem(http.StatusServiceUnavailable, "unavailable", "live events are not available")
+}
