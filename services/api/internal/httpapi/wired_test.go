@@ -81,9 +81,9 @@ func TestOpenAPIMatchesWiredResponses(t *testing.T) {
 		{req{method: "GET", path: "/api/auth/session", header: withCookie(map[string]string{})}, true},
 		{req{method: "POST", path: "/api/inventory", body: item, header: withCookie(map[string]string{"X-API-Key": ""})}, true}, // 403: no CSRF
 		{req{method: "POST", path: "/api/inventory", body: item, header: withCookie(map[string]string{"X-API-Key": "", "X-CSRF-Token": csrf, "Idempotency-Key": "doc-1"})}, true},
-		{req{method: "POST", path: "/api/inventory", body: item, header: withCookie(map[string]string{"X-API-Key": "", "X-CSRF-Token": csrf, "Idempotency-Key": "doc-1"})}, true}, // replay
+		{req{method: "POST", path: "/api/inventory", body: item, header: withCookie(map[string]string{"X-API-Key": "", "X-CSRF-Token": csrf, "Idempotency-Key": "doc-1"})}, true},                                          // replay
 		{req{method: "POST", path: "/api/inventory", body: map[string]any{"name": "other", "image": "x"}, header: withCookie(map[string]string{"X-API-Key": "", "X-CSRF-Token": csrf, "Idempotency-Key": "doc-1"})}, true}, // 422
-		{req{method: "POST", path: "/api/inventory", body: item, header: map[string]string{"Idempotency-Key": `"unterminated`}}, true}, // 400
+		{req{method: "POST", path: "/api/inventory", body: item, header: map[string]string{"Idempotency-Key": `"unterminated`}}, true},                                                                                     // 400
 		{req{method: "GET", path: "/api/inventory", remote: limitedPeer + ":1"}, true},
 		{req{method: "GET", path: "/api/inventory", remote: limitedPeer + ":1"}, true}, // 429
 		{req{method: "POST", path: "/api/auth/logout", header: withCookie(map[string]string{})}, true},
