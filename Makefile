@@ -74,7 +74,7 @@ e2e: ## End-to-end tests against the running basic stack (make up first)
 e2e-cluster: ## End-to-end tests through the running cluster (make cluster first)
 	bash scripts/e2e.sh cluster
 
-bench-api: ## Load-test the API of the running basic stack (hey)
+bench-api: ## Load-test the API of the running basic stack (wrk): list, get, create
 	bash scripts/bench-api.sh
 
 bench-lb: ## Our lb against nginx and HAProxy on this machine (wrk)

@@ -18,6 +18,12 @@ if [ -z "${TEST_POSTGRES_URL:-}" ] && docker info >/dev/null 2>&1; then
 	# The reaper image can't be pulled without a registry; tests clean up
 	# their own containers.
 	export TESTCONTAINERS_RYUK_DISABLED="${TESTCONTAINERS_RYUK_DISABLED:-true}"
+	# Inside a container (as CI machines often are) testcontainers would dial
+	# the Docker gateway; with a local engine the published ports are on
+	# loopback.
+	case "${DOCKER_HOST:-unix://}" in
+	unix://*) export TESTCONTAINERS_HOST_OVERRIDE="${TESTCONTAINERS_HOST_OVERRIDE:-127.0.0.1}" ;;
+	esac
 fi
 
 mkdir -p out

@@ -3,6 +3,7 @@
 // Usage:
 //
 //	lb [serve]      run the service (the default)
+//	lb check        validate the configuration (environment and LB_CONFIG_FILE) and print it
 //	lb healthcheck  exit 0 when the running service answers GET /health
 //	lb version      print the version and commit
 package main
@@ -11,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,8 +19,6 @@ import (
 
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/healthcheck"
-	"github.com/docker-examples/stack/platform/logging"
-	"github.com/docker-examples/stack/platform/serve"
 	"github.com/docker-examples/stack/services/lb/internal/config"
 )
 
@@ -42,32 +40,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
+		if cmd == "check" {
+			return fmt.Errorf("configuration is invalid:\n%w", err)
+		}
 		return err
 	}
 	switch cmd {
 	case "serve":
 		return runServe(ctx, cfg, stdout)
+	case "check":
+		return printConfig(stdout, cfg)
 	case "healthcheck":
 		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
 	case "version":
 		_, err := fmt.Fprintf(stdout, "lb %s (commit %s, %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.GoVersion())
 		return err
 	default:
-		return fmt.Errorf("unknown command %q: want serve, healthcheck or version", cmd)
+		return fmt.Errorf("unknown command %q: want serve, check, healthcheck or version", cmd)
 	}
 }
 
-func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
-	log := logging.New(stdout, "lb", cfg.LogLevel)
-	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit)
-	ln, err := serve.Listen(ctx, cfg.Addr())
-	if err != nil {
-		return err
+// printConfig is `lb check`: the routes and pools as the lb will use them.
+func printConfig(w io.Writer, cfg config.Config) error {
+	fmt.Fprintln(w, "configuration OK")
+	fmt.Fprintf(w, "listen: http :%d, https :%d, admin :%d (0 = off)\n", cfg.Port, cfg.HTTPSPort, cfg.AdminPort)
+	fmt.Fprintln(w, "routes:")
+	for _, r := range cfg.Routes {
+		kind := "exact "
+		if r.Path[len(r.Path)-1] == '/' {
+			kind = "prefix"
+		}
+		fmt.Fprintf(w, "  %s %-16s -> %s\n", kind, r.Path, r.Pool)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	})
-	return serve.Serve(ctx, ln, mux, log, serve.Options{})
+	fmt.Fprintln(w, "  always: /health answered by the lb, /metrics and /metrics/* -> 404")
+	fmt.Fprintln(w, "pools:")
+	for _, p := range cfg.Pools {
+		fmt.Fprintf(w, "  %s: upstreams %v, policy %s, health check GET %s\n", p.Name, p.Upstreams, p.Policy, p.HealthPath)
+	}
+	_, err := fmt.Fprintf(w, "tls: %s\n", tlsSummary(cfg))
+	return err
+}
+
+func tlsSummary(cfg config.Config) string {
+	switch {
+	case cfg.HTTPSPort == 0:
+		return "off"
+	case cfg.TLS.CertFile != "":
+		return "certificate from " + cfg.TLS.CertFile + " (reloaded on change)"
+	default:
+		return "SELF-SIGNED development certificate (set TLS_CERT_FILE and TLS_KEY_FILE)"
+	}
 }

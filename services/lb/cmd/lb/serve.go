@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/services/lb/internal/admin"
+	"github.com/docker-examples/stack/services/lb/internal/balancer"
+	"github.com/docker-examples/stack/services/lb/internal/config"
+	"github.com/docker-examples/stack/services/lb/internal/discovery"
+	"github.com/docker-examples/stack/services/lb/internal/health"
+	"github.com/docker-examples/stack/services/lb/internal/metrics"
+	"github.com/docker-examples/stack/services/lb/internal/proxy"
+	"github.com/docker-examples/stack/services/lb/internal/tlsconf"
+)
+
+// resolver is replaced by tests.
+var resolver discovery.Resolver = &net.Resolver{PreferGo: true}
+
+// runServe owns the lb's lifecycle: pools, discovery and health loops,
+// the handler, the listeners; on ctx's end it fails /health, keeps
+// serving for the grace period, ends streams politely and drains.
+func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	log := logging.New(stdout, "lb", cfg.LogLevel)
+	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "instance", cfg.InstanceName)
+
+	m := metrics.New()
+	streams := proxy.NewStreams()
+	var accessLog *proxy.AccessLog
+	if cfg.AccessLog {
+		accessLog = proxy.NewAccessLog(stdout)
+	}
+
+	// Loops (discovery, health, log flushing) live until serving ends.
+	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() { stopLoops(); wg.Wait() }()
+	goLoop := func(f func(context.Context)) { wg.Add(1); go func() { defer wg.Done(); f(loops) }() }
+
+	ejector := balancer.Ejector{After: cfg.Health.EjectAfter, Base: cfg.Health.EjectBase, Max: cfg.Health.EjectMax}
+	popts := proxy.Options{
+		Attempts: cfg.Retry.Attempts, BufferBytes: cfg.Retry.BufferBytes, UpstreamTimeout: cfg.UpstreamTimeout,
+		Trusted: cfg.TrustedProxies, Ejector: ejector, BudgetRatio: cfg.Retry.BudgetRatio, BudgetMin: cfg.Retry.BudgetMin,
+		QueueTimeout: cfg.Limits.QueueTimeout, QueueSize: cfg.Limits.QueueSize,
+	}
+	handlers := map[string]http.Handler{}
+	var pools []*balancer.Pool
+	policies := map[string]string{}
+	for _, pc := range cfg.Pools {
+		pool := balancer.NewPool(pc.Name, pc.Policy, int64(cfg.Limits.MaxInFlightPerBackend), cfg.Health.SlowStart)
+		fwd := proxy.NewForwarder(pool, popts, m, streams, log)
+		handlers[pc.Name] = fwd
+		pools = append(pools, pool)
+		policies[pc.Name] = pc.Policy.String()
+		pm := m.Pool(pc.Name)
+		w := &discovery.Watcher{
+			Pool: pc.Name, Upstreams: pc.Upstreams, Allowed: cfg.UpstreamCIDRs, Resolver: resolver,
+			Log: log, Interval: cfg.Discovery.Interval, KeepStale: cfg.Discovery.KeepStale, SwarmTasks: cfg.Discovery.SwarmTasks,
+			Sink: func(addrs []netip.AddrPort, now time.Time) (int, int) {
+				added, removed := pool.Update(addrs, now)
+				return len(added), len(removed)
+			},
+			OnChange: func(added, removed int) { pm.Added.Add(float64(added)); pm.Removed.Add(float64(removed)) },
+		}
+		w.Resolve(ctx) // the first answer before the first request
+		goLoop(w.Run)
+		chk := &health.Checker{
+			Pool: pool, Path: pc.HealthPath, Interval: cfg.Health.Interval, Timeout: cfg.Health.Timeout,
+			Jitter: cfg.Health.Jitter, Rise: cfg.Health.Rise, Fall: cfg.Health.Fall, Log: log,
+		}
+		goLoop(chk.Run)
+	}
+	var routes []proxy.Route
+	for _, r := range cfg.Routes {
+		routes = append(routes, proxy.Route{Path: r.Path, Handler: handlers[r.Pool]})
+	}
+	own := &proxy.Health{}
+	edge := proxy.NewEdge(proxy.NewRouter(routes, own), proxy.EdgeOptions{
+		InstanceName: cfg.InstanceName, Trusted: cfg.TrustedProxies, MaxInFlight: cfg.Limits.MaxInFlight,
+		QueueSize: cfg.Limits.QueueSize, QueueTimeout: cfg.Limits.QueueTimeout, AccessLog: accessLog,
+	}, m)
+	if accessLog != nil {
+		goLoop(accessLog.Run)
+	}
+	state := admin.State{Instance: cfg.InstanceName, Pools: pools, Policies: policies, InFlight: edge.InFlight, Streams: streams.Len}
+	m.Register(admin.NewCollector(state))
+
+	opts := serve.Options{
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute, // streams lift it for themselves
+		IdleTimeout:       75 * time.Second,
+		DrainDelay:        cfg.GracePeriod,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		OnDrain:           own.Drain,
+		OnShutdown:        streams.CloseAll,
+	}
+
+	type server struct {
+		name string
+		addr string
+		h    http.Handler
+		tls  *tls.Config
+		opts serve.Options
+	}
+	var servers []server
+	plain := http.Handler(edge)
+	if cfg.HTTPSPort != 0 {
+		tc, err := tlsConfig(cfg, log)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, server{"https", cfg.HTTPSAddr(), edge, tc, opts})
+		if cfg.TLS.RedirectHTTP {
+			plain = redirect(own, cfg.HTTPSPort)
+		}
+	}
+	servers = append(servers, server{"http", cfg.Addr(), plain, nil, opts})
+	if cfg.AdminPort != 0 {
+		aopts := serve.Options{DrainDelay: cfg.GracePeriod, ShutdownTimeout: 5 * time.Second}
+		servers = append(servers, server{"admin", cfg.AdminAddr(), admin.Handler(state, m.Registry), nil, aopts})
+	}
+
+	// Listen on everything before serving anything: a port in use stops
+	// the lb at once.
+	lns := make([]net.Listener, len(servers))
+	for i, s := range servers {
+		ln, err := serve.Listen(ctx, s.addr)
+		if err != nil {
+			for _, l := range lns[:i] {
+				l.Close()
+			}
+			return err
+		}
+		if s.tls != nil {
+			ln = tls.NewListener(ln, s.tls)
+		}
+		lns[i] = ln
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() {
+			err := serve.Serve(sctx, lns[i], s.h, log.With("listener", s.name), s.opts)
+			if err != nil {
+				err = fmt.Errorf("%s listener: %w", s.name, err)
+			}
+			cancel() // one listener failing stops the others
+			errs <- err
+		}()
+	}
+	var all []error
+	for range servers {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}
+
+func tlsConfig(cfg config.Config, log *slog.Logger) (*tls.Config, error) {
+	if cfg.TLS.CertFile != "" {
+		r, err := tlsconf.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log)
+		if err != nil {
+			return nil, err
+		}
+		return tlsconf.Config(r.GetCertificate), nil
+	}
+	cert, err := tlsconf.SelfSigned([]string{cfg.InstanceName}, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("self-signed certificate: %w", err)
+	}
+	log.Warn("NO TLS CERTIFICATE CONFIGURED: serving HTTPS with a SELF-SIGNED DEVELOPMENT certificate that browsers will reject; set TLS_CERT_FILE and TLS_KEY_FILE (e.g. Docker secrets) for anything but development",
+		"not_after", cert.Leaf.NotAfter)
+	return tlsconf.Config(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }), nil
+}
+
+// redirect answers plain HTTP with a permanent redirect to HTTPS, except
+// the lb's own /health (Docker's health check speaks plain HTTP on loopback).
+func redirect(own http.Handler, httpsPort int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			own.ServeHTTP(w, r)
+			return
+		}
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if httpsPort != 443 {
+			host = net.JoinHostPort(host, strconv.Itoa(httpsPort))
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	})
+}

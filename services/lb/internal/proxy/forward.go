@@ -1,0 +1,551 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker-examples/stack/services/lb/internal/balancer"
+	"github.com/docker-examples/stack/services/lb/internal/metrics"
+)
+
+// Options tune every Forwarder.
+type Options struct {
+	// Attempts is the number of retries after the first try.
+	Attempts int
+	// BufferBytes is the largest request body kept in memory so that it
+	// can be sent again on a retry.
+	BufferBytes int
+	// UpstreamTimeout bounds connecting, sending the request and waiting
+	// for the response header. Bodies and streams are not bounded by it.
+	UpstreamTimeout time.Duration
+	// Trusted are the peers whose X-Forwarded-* values are kept.
+	Trusted []netip.Prefix
+	// Ejector ejects backends after consecutive failures.
+	Ejector balancer.Ejector
+	// BudgetRatio and BudgetMin size the retry budget: retries may add
+	// BudgetRatio of the requests plus BudgetMin per second.
+	BudgetRatio float64
+	BudgetMin   int
+	// QueueTimeout is how long a request waits for a backend under its
+	// in-flight cap; QueueSize bounds how many wait.
+	QueueTimeout time.Duration
+	QueueSize    int
+	// MaxIdlePerBackend bounds the idle connections kept per backend.
+	MaxIdlePerBackend int
+}
+
+// Forwarder is the http.Handler of one pool: it picks a backend, sends
+// the request, retries on another backend when that is safe, and copies
+// the response back (streaming it when it has no length, tunnelling it
+// after a protocol switch). Safe for concurrent use.
+//
+// A retry happens when
+//   - no byte of the request reached the backend (connect error, closed
+//     pool): any method;
+//   - the backend failed after receiving it (reset, timeout, no answer) or
+//     answered 502, 503 or 504: only for an idempotent method or a request
+//     with an Idempotency-Key, and only with a body that was kept;
+//
+// each retry goes to a backend not tried yet, and only while the retry
+// budget allows.
+type Forwarder struct {
+	pool    *balancer.Pool
+	opts    Options
+	pm      *metrics.Pool
+	streams *Streams
+	log     *slog.Logger
+	budget  *budget
+	waitq   *gate
+	sticky  balancer.Affinity
+	capped  interface{ Inc() } // rejections at the per-backend cap
+}
+
+// backendData is what a Forwarder keeps on each balancer.Backend.
+type backendData struct {
+	conns *connPool
+	m     *metrics.Backend
+}
+
+// NewForwarder serves pool. It takes over pool.OnAdd and pool.OnRemove
+// to give each backend its connection pool and metrics.
+func NewForwarder(pool *balancer.Pool, opts Options, m *metrics.Metrics, streams *Streams, log *slog.Logger) *Forwarder {
+	if opts.MaxIdlePerBackend <= 0 {
+		opts.MaxIdlePerBackend = 1024
+	}
+	f := &Forwarder{
+		pool: pool, opts: opts, pm: m.Pool(pool.Name), streams: streams, log: log,
+		budget: newBudget(opts.BudgetRatio, opts.BudgetMin),
+		waitq:  newGate(0, opts.QueueSize, opts.QueueTimeout),
+	}
+	f.sticky, _ = pool.Policy.(balancer.Affinity)
+	f.capped = m.Rejection("backend_cap")
+	pool.OnAdd = func(b *balancer.Backend) {
+		b.Data = &backendData{
+			conns: newConnPool(b.HostPort, min(opts.UpstreamTimeout, 5*time.Second), opts.MaxIdlePerBackend),
+			m:     m.Backend(pool.Name, b.HostPort),
+		}
+	}
+	pool.OnRemove = func(b *balancer.Backend) {
+		d := b.Data.(*backendData)
+		d.conns.close()
+		m.Forget(d.m)
+	}
+	return f
+}
+
+// Pool is the pool this forwarder serves.
+func (f *Forwarder) Pool() *balancer.Pool { return f.pool }
+
+// answered counts the response to x in the pool's metrics.
+func (f *Forwarder) answered(x *exchange) {
+	status := x.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	f.pm.Answered(status)
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// attemptResult says how one attempt ended.
+type attemptResult int
+
+const (
+	done         attemptResult = iota // a response went to the client (maybe cut short)
+	notSent                           // nothing reached the backend
+	failedSent                        // the request (maybe) reached it; no usable answer
+	retryable5xx                      // 502/503/504 discarded because a retry is allowed
+)
+
+func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := exchangeOf(w, r, f)
+	x.pool = f.pool.Name
+	defer f.answered(x)
+	now := time.Now()
+	f.budget.request(now.UnixNano())
+
+	upgrade := isUpgrade(r)
+	replayable := !upgrade && (idempotent(r.Method) || len(r.Header["Idempotency-Key"]) > 0)
+
+	// The body: none, kept in memory for replay, or streamed once.
+	var kept []byte
+	var bufp *[]byte
+	bodyLen := r.ContentLength
+	var body io.Reader
+	switch {
+	case r.Body == nil || r.Body == http.NoBody || bodyLen == 0:
+		bodyLen = 0
+	case bodyLen > 0 && bodyLen <= int64(f.opts.BufferBytes) && replayable:
+		bufp = copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bufp)
+		if int(bodyLen) > len(*bufp) {
+			kept = make([]byte, bodyLen)
+		} else {
+			kept = (*bufp)[:bodyLen]
+		}
+		if _, err := io.ReadFull(r.Body, kept); err != nil {
+			f.bodyError(x, r, err)
+			return
+		}
+	default:
+		body = &countingReader{r: r.Body}
+	}
+
+	target := r.RequestURI
+	if target == "" || target[0] != '/' || r.URL.RawPath != "" || !cleanPath(r.URL.Path) {
+		target = r.URL.EscapedPath()
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+	}
+
+	var last Problem = errNoBackend
+	for attempt := 0; ; attempt++ {
+		b := f.pick(r, x)
+		if b == nil {
+			if attempt == 0 && len(f.pool.Backends()) > 0 {
+				last = errOverloaded
+				f.capped.Inc()
+			}
+			break
+		}
+		x.tried = append(x.tried, b)
+		x.backend = b
+		x.attempts = attempt + 1
+		d := b.Data.(*backendData)
+		if attempt > 0 {
+			d.m.Retries.Inc()
+		}
+		mayRetry := attempt < f.opts.Attempts && len(x.tried) < len(f.pool.Backends())
+		// A 502/503/504 is only thrown away when a retry will follow.
+		discard5xx := mayRetry && replayable && body == nil && f.budget.tokens.Load() >= 1000
+		res, p := f.try(x, r, b, d, target, kept, body, bodyLen, upgrade, discard5xx)
+		if res == done {
+			return
+		}
+		last = p
+		canRetry := mayRetry && (res == notSent && (body == nil || !body.(*countingReader).read) ||
+			replayable && body == nil)
+		if !canRetry {
+			break
+		}
+		if !f.budget.withdraw() {
+			f.pm.BudgetExhausted.Inc()
+			break
+		}
+	}
+	last.write(x, r, x.requestID)
+}
+
+// pick chooses a backend, waiting up to the queue timeout when every
+// backend is at its in-flight cap.
+func (f *Forwarder) pick(r *http.Request, x *exchange) *balancer.Backend {
+	b := f.pool.Pick(r, x.tried, x.fwd.Client, time.Now())
+	if b != nil || len(x.tried) > 0 || len(f.pool.Backends()) == 0 {
+		return b
+	}
+	f.waitq.wait(r.Context(), func() bool {
+		b = f.pool.Pick(r, x.tried, x.fwd.Client, time.Now())
+		return b != nil
+	})
+	return b
+}
+
+// try sends r to b once. It returns done once it wrote anything to the
+// client; otherwise it reports why it failed and the problem to answer if
+// no retry follows. discard5xx allows throwing away a 502/503/504 answer
+// for a retry.
+func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *backendData,
+	target string, kept []byte, body io.Reader, bodyLen int64, upgrade, discard5xx bool) (attemptResult, Problem) {
+	b.Acquire()
+	defer func() {
+		b.Release()
+		f.waitq.signal()
+	}()
+	start := time.Now()
+	c, err := d.conns.get(r.Context())
+	if err != nil {
+		d.m.ConnErrors.Inc()
+		f.failure(b, d, start)
+		if isTimeout(err) {
+			return notSent, errTimeout
+		}
+		return notSent, errBadGateway
+	}
+	_ = c.SetDeadline(start.Add(f.opts.UpstreamTimeout))
+
+	writeRequestHead(c.bw, r, target, &x.fwd, x.requestID, bodyLen, upgrade)
+	var werr error
+	switch {
+	case kept != nil:
+		_, werr = c.bw.Write(kept)
+	case body != nil:
+		werr = copyBody(c.bw, body, bodyLen)
+	}
+	if werr == nil {
+		werr = c.bw.Flush()
+	}
+	if werr != nil {
+		var be *bodyReadError
+		if errors.As(werr, &be) {
+			// The client's body failed, not the backend.
+			c.destroy()
+			f.bodyError(x, r, be.err)
+			return done, Problem{}
+		}
+		// The backend may have answered before reading the whole request
+		// (413, 401, ...) and closed its side: look for that answer
+		// before calling it a failure.
+	}
+
+	resp, err := http.ReadResponse(c.br, r)
+	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp, err = http.ReadResponse(c.br, r) // 100 Continue, 103 Early Hints: skip
+	}
+	if err == nil && werr != nil {
+		resp.Close = true // half-written request: never reuse the connection
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			err = werr
+		}
+	}
+	if err != nil {
+		c.destroy()
+		d.m.ReadErrors.Inc()
+		f.failure(b, d, start)
+		if isTimeout(err) {
+			return failedSent, errTimeout
+		}
+		return failedSent, errBadGateway
+	}
+	d.m.Latency.Observe(time.Since(start).Seconds())
+	d.m.Code(resp.StatusCode)
+	_ = c.SetDeadline(time.Time{})
+
+	if resp.StatusCode >= 500 {
+		d.m.Status5xx.Inc()
+		f.failure(b, d, start)
+		if discard5xx && (resp.StatusCode == 502 || resp.StatusCode == 503 || resp.StatusCode == 504) {
+			f.discard(d, c, resp)
+			return retryable5xx, Problem{Status: resp.StatusCode, Slug: "bad-gateway", Title: http.StatusText(resp.StatusCode), Detail: "every backend tried answered " + resp.Status}
+		}
+	} else {
+		f.opts.Ejector.Success(b, start)
+	}
+
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if !upgrade {
+			c.destroy()
+			return failedSent, errBadGateway
+		}
+		f.tunnel(x, r, c, resp)
+		return done, Problem{}
+	}
+	f.respond(x, r, b, d, c, resp)
+	return done, Problem{}
+}
+
+// respond copies the response header and body to the client.
+func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d *backendData, c *upConn, resp *http.Response) {
+	h := x.Header()
+	conn := len(resp.Header["Connection"]) > 0
+	for k, vv := range resp.Header {
+		if hopByHop(k) || conn && connectionListed(resp.Header, k) {
+			continue
+		}
+		h[k] = vv
+	}
+	if len(h["X-Request-Id"]) == 0 {
+		h["X-Request-Id"] = []string{x.requestID}
+	}
+	if f.sticky != nil {
+		f.sticky.Stick(h, r, b)
+	}
+	streaming := resp.ContentLength < 0 && bodyAllowed(r.Method, resp.StatusCode) ||
+		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	var st *stream
+	if streaming {
+		// A stream lives as long as it likes: lift the server's timeouts
+		// for this request, and let shutdown end it politely.
+		rc := http.NewResponseController(x)
+		_ = rc.SetWriteDeadline(time.Time{})
+		_ = rc.SetReadDeadline(time.Time{})
+		st = f.streams.add(c)
+		defer f.streams.remove(st)
+	}
+	x.WriteHeader(resp.StatusCode)
+	if !bodyAllowed(r.Method, resp.StatusCode) {
+		f.finish(d, c, resp)
+		return
+	}
+	if streaming {
+		x.Flush()
+	}
+	bufp := copyBufs.Get().(*[]byte)
+	buf := *bufp
+	defer copyBufs.Put(bufp)
+	for {
+		var n int
+		var rerr error
+		if streaming {
+			n, rerr = resp.Body.Read(buf) // pass on whatever arrived
+		} else {
+			// Fill the buffer first: fewer, larger writes to the client
+			// (a 32 KiB answer leaves in one Write, not one per read).
+			n, rerr = io.ReadFull(resp.Body, buf)
+			if rerr == io.ErrUnexpectedEOF {
+				rerr = io.EOF
+			}
+		}
+		if n > 0 {
+			if _, werr := x.Write(buf[:n]); werr != nil {
+				c.destroy()
+				return // the client left
+			}
+			if streaming {
+				x.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			f.finish(d, c, resp)
+			return
+		}
+		if rerr != nil {
+			c.destroy()
+			if st != nil && st.closing.Load() {
+				return // shutdown ended the stream: finish the response cleanly
+			}
+			d.m.ReadErrors.Inc()
+			// Cut the client's response short so it sees the failure
+			// instead of a truncated body that looks complete.
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// finish returns c to its pool when the response allows reuse.
+func (f *Forwarder) finish(d *backendData, c *upConn, resp *http.Response) {
+	if resp.Close {
+		c.destroy()
+		return
+	}
+	d.conns.put(c)
+}
+
+// discard drops a response that will be retried, keeping the connection
+// when the body is small.
+func (f *Forwarder) discard(d *backendData, c *upConn, resp *http.Response) {
+	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if err != nil || n == 64<<10 || resp.Close {
+		c.destroy()
+		return
+	}
+	d.conns.put(c)
+}
+
+// failure records a passive health failure and counts an ejection.
+func (f *Forwarder) failure(b *balancer.Backend, d *backendData, now time.Time) {
+	if ej := f.opts.Ejector.Failure(b, now); ej > 0 {
+		d.m.Ejections.Inc()
+		f.log.Warn("backend ejected", "pool", f.pool.Name, "backend", b.HostPort, "for", ej.String())
+	}
+}
+
+func (f *Forwarder) bodyError(x *exchange, r *http.Request, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		errBodyTooLarge.write(x, r, x.requestID)
+		return
+	}
+	errBodyUnread.write(x, r, x.requestID)
+}
+
+// idempotent reports whether method may be repeated without changing
+// the outcome (RFC 9110, 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func bodyAllowed(method string, status int) bool {
+	return method != http.MethodHead && status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// cleanPath reports whether p needs no cleaning: no "//", "/./", "/../".
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i+1 < len(p) {
+			switch p[i+1] {
+			case '/':
+				return false
+			case '.':
+				rest := p[i+1:]
+				if rest == "." || rest == ".." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// countingReader remembers whether anything was read from the client's
+// body, which makes a streamed request impossible to replay.
+type countingReader struct {
+	r    io.Reader
+	read bool
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.read = true
+	}
+	return n, err
+}
+
+// bodyReadError marks a failure to read the client's request body.
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return "read request body: " + e.err.Error() }
+
+// copyBody streams a request body of length n (-1: chunked) to bw.
+func copyBody(bw *bufio.Writer, body io.Reader, n int64) error {
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	buf := *bufp
+	var sent int64
+	for {
+		m, rerr := body.Read(buf)
+		if m > 0 {
+			if n >= 0 && sent+int64(m) > n {
+				m = int(n - sent)
+			}
+			var werr error
+			if n < 0 {
+				werr = writeChunk(bw, buf[:m])
+			} else {
+				_, werr = bw.Write(buf[:m])
+			}
+			if werr != nil {
+				return werr
+			}
+			sent += int64(m)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return &bodyReadError{rerr}
+		}
+		if n >= 0 && sent >= n {
+			break
+		}
+	}
+	if n >= 0 && sent < n {
+		return &bodyReadError{io.ErrUnexpectedEOF}
+	}
+	if n < 0 {
+		_, err := bw.WriteString("0\r\n\r\n")
+		return err
+	}
+	return nil
+}
+
+func writeChunk(bw *bufio.Writer, p []byte) error {
+	const hex = "0123456789abcdef"
+	var size [16]byte
+	i := len(size)
+	for v := len(p); ; v >>= 4 {
+		i--
+		size[i] = hex[v&0xf]
+		if v < 16 {
+			break
+		}
+	}
+	bw.Write(size[i:])
+	bw.WriteString("\r\n")
+	bw.Write(p)
+	_, err := bw.WriteString("\r\n")
+	return err
+}

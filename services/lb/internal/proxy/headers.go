@@ -1,0 +1,244 @@
+package proxy
+
+import (
+	"bufio"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// hopByHop reports whether the canonical header key k belongs to one
+// connection only and must not be forwarded (RFC 9110, 7.6.1), or is
+// one the proxy writes itself.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// ownRequestHeader reports whether the proxy writes header k itself on
+// the way to the backend, replacing what the client sent.
+func ownRequestHeader(k string) bool {
+	switch k {
+	case "Host", "Content-Length", "Expect", "X-Forwarded-For", "X-Forwarded-Proto",
+		"X-Forwarded-Host", "X-Real-Ip", "Forwarded", "X-Request-Id", "X-Correlation-Id":
+		return true
+	}
+	return false
+}
+
+// connectionListed reports whether k is named in a Connection header,
+// which makes it hop-by-hop too.
+func connectionListed(h http.Header, k string) bool {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Forwarded is what the lb tells a backend about the client.
+type Forwarded struct {
+	Peer    netip.Addr // the address that connected to the lb
+	Trusted bool       // Peer is a trusted proxy: its X-Forwarded-* values are kept
+	Client  netip.Addr // the client: Peer, or from X-Forwarded-For when Trusted
+	Proto   string     // "http" or "https" as the lb saw it
+}
+
+// parsePeer reads the address part of r.RemoteAddr without allocating.
+func parsePeer(remoteAddr string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(remoteAddr); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+func contains(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedFor describes r as seen by the lb, given the trusted proxies.
+// When the peer is trusted, the client is the right-most address of
+// X-Forwarded-For that is not itself a trusted proxy.
+func forwardedFor(r *http.Request, trusted []netip.Prefix) Forwarded {
+	f := Forwarded{Peer: parsePeer(r.RemoteAddr), Proto: "http"}
+	if r.TLS != nil {
+		f.Proto = "https"
+	}
+	f.Client = f.Peer
+	if len(trusted) == 0 || !f.Peer.IsValid() || !contains(trusted, f.Peer) {
+		return f
+	}
+	f.Trusted = true
+	xff := r.Header["X-Forwarded-For"]
+	for i := len(xff) - 1; i >= 0; i-- {
+		line := xff[i]
+		for line != "" {
+			var part string
+			if j := strings.LastIndexByte(line, ','); j >= 0 {
+				part, line = line[j+1:], line[:j]
+			} else {
+				part, line = line, ""
+			}
+			a, err := netip.ParseAddr(strings.TrimSpace(part))
+			if err != nil {
+				return f // garbage: stop at the last address we could trust
+			}
+			f.Client = a.Unmap()
+			if !contains(trusted, f.Client) {
+				return f
+			}
+		}
+	}
+	return f
+}
+
+// writeRequestHead writes the request line and headers of r to bw, as the
+// backend must see them: hop-by-hop headers removed, the proxy's own
+// X-Forwarded-*, X-Real-IP and request id headers set, the body framing
+// given by bodyLen (-1: chunked, 0: none). upgrade keeps the Upgrade
+// handshake headers.
+func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwarded, requestID string, bodyLen int64, upgrade bool) {
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(target)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(r.Host)
+	bw.WriteString("\r\n")
+	hasConnection := len(r.Header["Connection"]) > 0
+	for k, vv := range r.Header {
+		if hopByHop(k) || ownRequestHeader(k) || hasConnection && connectionListed(r.Header, k) {
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	var ipbuf [64]byte
+	bw.WriteString("X-Forwarded-For: ")
+	if f.Trusted {
+		for _, v := range r.Header["X-Forwarded-For"] {
+			bw.WriteString(v)
+			bw.WriteString(", ")
+		}
+	}
+	bw.Write(f.Peer.AppendTo(ipbuf[:0]))
+	bw.WriteString("\r\nX-Forwarded-Proto: ")
+	bw.WriteString(keptOr(f.Trusted, r.Header, "X-Forwarded-Proto", f.Proto))
+	bw.WriteString("\r\nX-Forwarded-Host: ")
+	bw.WriteString(keptOr(f.Trusted, r.Header, "X-Forwarded-Host", r.Host))
+	if f.Trusted {
+		for _, v := range r.Header["Forwarded"] {
+			bw.WriteString("\r\nForwarded: ")
+			bw.WriteString(v)
+		}
+	}
+	bw.WriteString("\r\nX-Real-IP: ")
+	bw.Write(f.Client.AppendTo(ipbuf[:0]))
+	bw.WriteString("\r\nX-Request-ID: ")
+	bw.WriteString(requestID)
+	bw.WriteString("\r\nX-Correlation-ID: ")
+	bw.WriteString(requestID)
+	bw.WriteString("\r\n")
+	switch {
+	case bodyLen > 0:
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(ipbuf[:0], bodyLen, 10))
+		bw.WriteString("\r\n")
+	case bodyLen < 0:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	if upgrade {
+		bw.WriteString("Connection: Upgrade\r\n")
+		for _, v := range r.Header["Upgrade"] {
+			bw.WriteString("Upgrade: ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+}
+
+func keptOr(trusted bool, h http.Header, k, def string) string {
+	if trusted {
+		if v := h[k]; len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return def
+}
+
+// requestID returns the client's X-Correlation-ID or X-Request-ID when it
+// is a sane token, else a new random id.
+func requestID(h http.Header) string {
+	for _, k := range [...]string{"X-Correlation-Id", "X-Request-Id"} {
+		if v := h[k]; len(v) > 0 && validID(v[0]) {
+			return v[0]
+		}
+	}
+	return newID()
+}
+
+func validID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// newID is 128 random bits in hex. Not a secret: math/rand's per-thread
+// generator is enough and costs nothing to contend on.
+func newID() string {
+	const hex = "0123456789abcdef"
+	var b [32]byte
+	x, y := rand.Uint64(), rand.Uint64()
+	for i := range 16 {
+		b[i] = hex[x&0xf]
+		b[16+i] = hex[y&0xf]
+		x >>= 4
+		y >>= 4
+	}
+	return string(b[:])
+}
+
+// isUpgrade reports whether r asks to switch protocols (WebSocket).
+func isUpgrade(r *http.Request) bool {
+	if len(r.Header["Upgrade"]) == 0 || r.ProtoMajor != 1 {
+		return false
+	}
+	for _, v := range r.Header["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}

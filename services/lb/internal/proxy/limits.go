@@ -1,0 +1,124 @@
+package proxy
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// gate caps concurrent work. Past the cap, up to queueMax callers wait at
+// most timeout for a slot; the rest are refused at once. Safe for
+// concurrent use; the uncontended path is two atomic operations.
+type gate struct {
+	max      int64
+	queueMax int64
+	timeout  time.Duration
+	inflight atomic.Int64
+	queued   atomic.Int64
+	wake     chan struct{}
+}
+
+func newGate(max, queueMax int, timeout time.Duration) *gate {
+	return &gate{max: int64(max), queueMax: int64(queueMax), timeout: timeout, wake: make(chan struct{}, 64)}
+}
+
+// tryEnter takes a slot if one is free.
+func (g *gate) tryEnter() bool {
+	if g.inflight.Add(1) <= g.max {
+		return true
+	}
+	g.inflight.Add(-1)
+	return false
+}
+
+// enter takes a slot, waiting in the queue when none is free. It reports
+// false when the queue is full, the wait timed out or ctx ended.
+func (g *gate) enter(ctx context.Context) bool {
+	if g.tryEnter() {
+		return true
+	}
+	return g.wait(ctx, g.tryEnter)
+}
+
+// wait blocks until try succeeds after a wake-up, the timeout passes, or
+// ctx ends, counting the caller as queued meanwhile.
+func (g *gate) wait(ctx context.Context, try func() bool) bool {
+	if g.timeout <= 0 || g.queued.Add(1) > g.queueMax {
+		if g.timeout > 0 {
+			g.queued.Add(-1)
+		}
+		return false
+	}
+	defer g.queued.Add(-1)
+	t := time.NewTimer(g.timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.wake:
+			if try() {
+				return true
+			}
+		case <-t.C:
+			return try()
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// leave frees a slot taken by enter.
+func (g *gate) leave() {
+	g.inflight.Add(-1)
+	g.signal()
+}
+
+// signal wakes one waiter, if any: something it waits for may be free.
+func (g *gate) signal() {
+	if g.queued.Load() > 0 {
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// budget limits retries to a share of requests plus a small floor per
+// second, so a failing pool cannot multiply its load. Tokens are in
+// thousandths of a retry.
+type budget struct {
+	ratio    int64 // tokens added per request
+	floor    int64 // tokens guaranteed each second
+	capacity int64
+	tokens   atomic.Int64
+	second   atomic.Int64
+}
+
+func newBudget(ratio float64, minPerSecond int) *budget {
+	b := &budget{ratio: int64(ratio * 1000), floor: int64(minPerSecond) * 1000}
+	b.capacity = 10*b.floor + 100_000
+	b.tokens.Store(b.floor)
+	return b
+}
+
+// request records a request and refills the floor once per second.
+func (b *budget) request(now int64) {
+	if s := now / int64(time.Second); b.second.Load() != s {
+		if old := b.second.Load(); old != s && b.second.CompareAndSwap(old, s) {
+			if b.tokens.Load() < b.floor {
+				b.tokens.Store(b.floor)
+			}
+		}
+	}
+	if b.ratio > 0 && b.tokens.Load() < b.capacity {
+		b.tokens.Add(b.ratio)
+	}
+}
+
+// withdraw takes one retry from the budget, reporting false when spent.
+func (b *budget) withdraw() bool {
+	if b.tokens.Add(-1000) >= 0 {
+		return true
+	}
+	b.tokens.Add(1000)
+	return false
+}

@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Streams tracks long-lived responses (event streams, bodies without a
+// length, WebSocket tunnels) so that shutdown can end them politely:
+// streamed responses finish cleanly (an EventSource reconnects, to
+// another lb), WebSocket clients get a close frame "going away".
+// Safe for concurrent use.
+type Streams struct {
+	mu      sync.Mutex
+	m       map[*stream]struct{}
+	closing bool
+}
+
+type stream struct {
+	up      *upConn
+	closing atomic.Bool
+}
+
+// NewStreams returns an empty registry.
+func NewStreams() *Streams { return &Streams{m: map[*stream]struct{}{}} }
+
+// alreadyPast is a deadline that makes blocked reads return at once.
+var alreadyPast = time.Unix(1, 0)
+
+func (s *Streams) add(c *upConn) *stream {
+	st := &stream{up: c}
+	s.mu.Lock()
+	s.m[st] = struct{}{}
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		st.stop()
+	}
+	return st
+}
+
+func (s *Streams) remove(st *stream) {
+	s.mu.Lock()
+	delete(s.m, st)
+	s.mu.Unlock()
+}
+
+// Len is the number of open streams.
+func (s *Streams) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// CloseAll ends every open stream and every stream opened from now on.
+func (s *Streams) CloseAll() {
+	s.mu.Lock()
+	s.closing = true
+	sts := make([]*stream, 0, len(s.m))
+	for st := range s.m {
+		sts = append(sts, st)
+	}
+	s.mu.Unlock()
+	for _, st := range sts {
+		st.stop()
+	}
+}
+
+// stop unblocks the goroutine reading from the backend; it sees closing
+// and ends its side politely.
+func (st *stream) stop() {
+	st.closing.Store(true)
+	_ = st.up.SetReadDeadline(alreadyPast)
+}
+
+// wsGoingAway is a WebSocket close frame, status 1001 "going away".
+var wsGoingAway = []byte{0x88, 0x02, 0x03, 0xe9}
+
+// tunnel takes over the client's connection after the backend switched
+// protocols (WebSocket) and copies bytes both ways until either side
+// closes. The connection is never reused.
+func (f *Forwarder) tunnel(x *exchange, r *http.Request, c *upConn, resp *http.Response) {
+	rc := http.NewResponseController(x)
+	client, brw, err := rc.Hijack()
+	if err != nil {
+		c.destroy()
+		errUpgradeFailed.write(x, r, x.requestID)
+		return
+	}
+	x.status = http.StatusSwitchingProtocols
+	_ = client.SetDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
+
+	// The 101 answer, as the backend sent it (Upgrade and Connection
+	// included, they are the handshake), plus our headers.
+	resp.Header.Set("X-Served-By", x.Header().Get("X-Served-By"))
+	resp.Header.Set("X-Request-ID", x.requestID)
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	_ = resp.Header.Write(brw)
+	brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		client.Close()
+		c.destroy()
+		return
+	}
+	st := f.streams.add(c)
+	defer f.streams.remove(st)
+
+	backendDone := make(chan int64, 1)
+	go func() {
+		// backend -> client, including what the backend already sent.
+		n, _ := io.Copy(client, c.br)
+		if st.closing.Load() {
+			_, _ = client.Write(wsGoingAway)
+		}
+		_ = client.Close()
+		backendDone <- n
+	}()
+	// client -> backend, including what the client already sent.
+	_, _ = io.Copy(c.Conn, clientReader(brw.Reader, client))
+	_ = c.Conn.Close()
+	x.bytes = <-backendDone
+	c.destroy()
+}
+
+func clientReader(br *bufio.Reader, conn net.Conn) io.Reader {
+	if br.Buffered() > 0 {
+		return io.MultiReader(io.LimitReader(br, int64(br.Buffered())), conn)
+	}
+	return conn
+}
