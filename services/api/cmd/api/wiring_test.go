@@ -725,3 +725,22 @@ func TestKeysCommandAndDatabaseKeys(t *testing.T) {
 		t.Error("keys frobnicate succeeded")
 	}
 }
+
+func TestReadsCanRequireAuth(t *testing.T) {
+	base := instance(t, "api-private", pgtest.URL(t), redistest.URL(t), map[string]string{"READS_REQUIRE_AUTH": "true"})
+	for _, tt := range []struct {
+		path   string
+		header map[string]string
+		want   int
+	}{
+		{"/api/inventory", nil, 401},
+		{"/api/inventory", keyHeader(), 200},
+		{"/api/events", nil, 401},
+		{"/api/status", nil, 200},
+		{"/api/auth/session", nil, 200},
+	} {
+		if a := do(t, call{method: "GET", url: base + tt.path, header: tt.header}); a.status != tt.want {
+			t.Errorf("GET %s with %v = %d, want %d", tt.path, tt.header, a.status, tt.want)
+		}
+	}
+}
