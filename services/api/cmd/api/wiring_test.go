@@ -529,8 +529,10 @@ func TestTwoInstances(t *testing.T) {
 
 	t.Run("a write on A reaches B's event stream", func(t *testing.T) {
 		s := openEvents(t, b)
+		start := time.Now()
 		it := createItem(t, a, "live")
 		e := s.next(t, eventFor("item.created", it.ID))
+		t.Logf("create on A answered and seen on B's stream %v after the request", time.Since(start))
 		if !strings.Contains(e.data, `"instance_id":"api-a"`) {
 			t.Errorf("event on B = %s, want it stamped api-a", e.data)
 		}
