@@ -1,10 +1,13 @@
 // Package e2e_test exercises a running API over HTTP, as a client would.
 // It runs only when E2E_API_URL (e.g. http://127.0.0.1:8000) and
-// E2E_API_KEY (the key in deploy/secrets/api_key.txt) are set.
+// E2E_API_KEY (the key in deploy/secrets/api_key.txt) are set; the session
+// test also needs E2E_ADMIN_PASSWORD.
 package e2e_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -206,4 +209,101 @@ func wantProblem(t *testing.T, r response, slug string) {
 	if p.Type != "https://docker-examples.dev/problems/"+slug || p.CorrelationID == "" {
 		t.Errorf("problem = %s, want type %s with a correlation id", r.body, slug)
 	}
+}
+
+// TestRedisFeaturesOverHTTP checks what Redis brings, as a client sees it:
+// rate-limit headers, idempotent retries, live events and the replica list.
+func TestRedisFeaturesOverHTTP(t *testing.T) {
+	c := newClient(t)
+	r := c.do("GET", "/api/inventory?limit=1", "", "", nil).want(t, http.StatusOK)
+	if r.header.Get("RateLimit-Limit") == "" || r.header.Get("RateLimit-Policy") == "" {
+		t.Errorf("no RateLimit-* headers (is Redis down?): %v", r.header)
+	}
+	var st struct {
+		Replicas []struct {
+			InstanceID string `json:"instance_id"`
+		} `json:"replicas"`
+	}
+	c.do("GET", "/api/status", "", "", nil).want(t, http.StatusOK).json(t, &st)
+	if len(st.Replicas) == 0 {
+		t.Error("/api/status lists no live replica")
+	}
+
+	// Open the event stream and wait for its first message.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/api/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/events = %v, %v", resp, err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	for l := range lines {
+		if strings.HasPrefix(l, "id: ") {
+			break
+		}
+	}
+
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "e2e-idem-" + hex.EncodeToString(b)
+	body := `{"name":"` + name + `","image":"redis:7"}`
+	h := map[string]string{"Idempotency-Key": name}
+	first := c.do("POST", "/api/inventory", "application/json", body, h).want(t, http.StatusCreated)
+	retry := c.do("POST", "/api/inventory", "application/json", body, h).want(t, http.StatusCreated)
+	var it item
+	first.json(t, &it)
+	t.Cleanup(func() { c.do("DELETE", "/api/inventory/"+it.ID, "", "", nil) })
+	if !bytes.Equal(first.body, retry.body) || retry.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("retry = %s %v, want the first response replayed", retry.body, retry.header)
+	}
+	wantProblem(t, c.do("POST", "/api/inventory", "application/json", `{"name":"other","image":"x"}`, h).
+		want(t, http.StatusUnprocessableEntity), "idempotency-mismatch")
+
+	for l := range lines {
+		if strings.HasPrefix(l, "data: ") && strings.Contains(l, `"id":"`+it.ID+`"`) {
+			return
+		}
+	}
+	t.Errorf("the event stream ended without the created item %s", it.ID)
+}
+
+// TestSessionOverHTTP signs in as the admin, writes with the session
+// (CSRF token required) and signs out.
+func TestSessionOverHTTP(t *testing.T) {
+	c := newClient(t)
+	password := os.Getenv("E2E_ADMIN_PASSWORD")
+	if password == "" {
+		t.Skip("set E2E_ADMIN_PASSWORD to test browser sessions")
+	}
+	creds, _ := json.Marshal(map[string]string{"username": "admin", "password": password})
+	noKey := map[string]string{"X-API-Key": ""}
+	wantProblem(t, c.do("POST", "/api/auth/login", "application/json", `{"username":"admin","password":"wrong"}`, noKey).
+		want(t, http.StatusUnauthorized), "unauthorized")
+	r := c.do("POST", "/api/auth/login", "application/json", string(creds), noKey).want(t, http.StatusOK)
+	var s struct {
+		CSRFToken string `json:"csrf_token"`
+	}
+	r.json(t, &s)
+	cookie := strings.SplitN(r.header.Get("Set-Cookie"), ";", 2)[0]
+
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	body := `{"name":"e2e-session-` + hex.EncodeToString(b) + `","image":"nginx"}`
+	withCookie := map[string]string{"X-API-Key": "", "Cookie": cookie}
+	wantProblem(t, c.do("POST", "/api/inventory", "application/json", body, withCookie).want(t, http.StatusForbidden), "forbidden")
+	withCookie["X-CSRF-Token"] = s.CSRFToken
+	var it item
+	c.do("POST", "/api/inventory", "application/json", body, withCookie).want(t, http.StatusCreated).json(t, &it)
+	c.do("DELETE", "/api/inventory/"+it.ID, "", "", withCookie).want(t, http.StatusNoContent)
+	c.do("POST", "/api/auth/logout", "", "", withCookie).want(t, http.StatusNoContent)
+	wantProblem(t, c.do("POST", "/api/inventory", "application/json", body, withCookie).want(t, http.StatusUnauthorized), "unauthorized")
 }

@@ -529,8 +529,10 @@ func TestTwoInstances(t *testing.T) {
 
 	t.Run("a write on A reaches B's event stream", func(t *testing.T) {
 		s := openEvents(t, b)
+		start := time.Now()
 		it := createItem(t, a, "live")
 		e := s.next(t, eventFor("item.created", it.ID))
+		t.Logf("create on A answered and seen on B's stream %v after the request", time.Since(start))
 		if !strings.Contains(e.data, `"instance_id":"api-a"`) {
 			t.Errorf("event on B = %s, want it stamped api-a", e.data)
 		}
@@ -723,5 +725,24 @@ func TestKeysCommandAndDatabaseKeys(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"keys", "frobnicate"}, getenv, io.Discard); err == nil {
 		t.Error("keys frobnicate succeeded")
+	}
+}
+
+func TestReadsCanRequireAuth(t *testing.T) {
+	base := instance(t, "api-private", pgtest.URL(t), redistest.URL(t), map[string]string{"READS_REQUIRE_AUTH": "true"})
+	for _, tt := range []struct {
+		path   string
+		header map[string]string
+		want   int
+	}{
+		{"/api/inventory", nil, 401},
+		{"/api/inventory", keyHeader(), 200},
+		{"/api/events", nil, 401},
+		{"/api/status", nil, 200},
+		{"/api/auth/session", nil, 200},
+	} {
+		if a := do(t, call{method: "GET", url: base + tt.path, header: tt.header}); a.status != tt.want {
+			t.Errorf("GET %s with %v = %d, want %d", tt.path, tt.header, a.status, tt.want)
+		}
 	}
 }

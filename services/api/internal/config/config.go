@@ -57,6 +57,10 @@ type Config struct {
 	// 503 instead of letting requests through while Redis is down.
 	RateLimitFailClosed bool
 
+	// ReadsRequireAuth (READS_REQUIRE_AUTH, default false) makes reading
+	// the inventory and its events need a key or a session too.
+	ReadsRequireAuth bool
+
 	// Browser sessions end after SESSION_IDLE_TIMEOUT without a request
 	// (default 30m) or SESSION_ABSOLUTE_TIMEOUT after login (default 12h).
 	SessionIdleTimeout     time.Duration
@@ -180,6 +184,13 @@ func Load(getenv func(string) string) (Config, error) {
 			fail(fmt.Errorf("%s: %w (or off)", l.name, err))
 		}
 		*l.dst = lim
+	}
+	if v := getenv("READS_REQUIRE_AUTH"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fail(fmt.Errorf("READS_REQUIRE_AUTH: %q is not true or false", v))
+		}
+		c.ReadsRequireAuth = b
 	}
 	if v := getenv("RATE_LIMIT_FAIL_CLOSED"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -110,6 +110,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"RATE_LIMIT_KEY": "10/fortnight"}, "RATE_LIMIT_KEY"},
 		{map[string]string{"RATE_LIMIT_LOGIN": "0/m"}, "RATE_LIMIT_LOGIN"},
 		{map[string]string{"RATE_LIMIT_FAIL_CLOSED": "perhaps"}, "RATE_LIMIT_FAIL_CLOSED"},
+		{map[string]string{"READS_REQUIRE_AUTH": "members"}, "READS_REQUIRE_AUTH"},
 		{map[string]string{"SESSION_IDLE_TIMEOUT": "5s"}, "SESSION_IDLE_TIMEOUT"},
 		{map[string]string{"SESSION_ABSOLUTE_TIMEOUT": "never"}, "SESSION_ABSOLUTE_TIMEOUT"},
 	}

@@ -38,6 +38,10 @@ func (s *server) routes(e *echo.Echo) {
 	if s.RateLimit != nil {
 		public = append(public, s.RateLimit)
 	}
+	read := public
+	if s.ReadsRequireAuth {
+		read = append(slices.Clip(public), s.requireAuth)
+	}
 	write := append(append(slices.Clip(public), s.requireAuth), s.WriteMiddleware...)
 	login := slices.Clip(public)
 	if s.LoginRateLimit != nil {
@@ -45,15 +49,15 @@ func (s *server) routes(e *echo.Echo) {
 	}
 
 	e.GET("/api/status", s.status, public...)
-	e.GET("/api/events", Handler(s.EventStream.ServeEvents), public...)
+	e.GET("/api/events", Handler(s.EventStream.ServeEvents), read...)
 
 	e.POST("/api/auth/login", Handler(s.Sessions.HandleLogin), login...)
 	e.POST("/api/auth/logout", Handler(s.Sessions.HandleLogout), public...)
 	e.GET("/api/auth/session", Handler(s.Sessions.HandleSession), public...)
 
-	e.GET("/api/inventory", s.listItems, public...)
+	e.GET("/api/inventory", s.listItems, read...)
 	e.POST("/api/inventory", s.createItem, write...)
-	e.GET("/api/inventory/:id", s.getItem, public...)
+	e.GET("/api/inventory/:id", s.getItem, read...)
 	e.PUT("/api/inventory/:id", s.replaceItem, write...)
 	e.PATCH("/api/inventory/:id", s.patchItem, write...)
 	e.DELETE("/api/inventory/:id", s.deleteItem, write...)

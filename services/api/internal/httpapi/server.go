@@ -88,6 +88,9 @@ type Deps struct {
 	// runs once per /api request, before RateLimit, so the limiter can
 	// count by principal (auth.FromContext).
 	Auth auth.Authenticator
+	// ReadsRequireAuth makes reading the inventory and its events need
+	// credentials too; by default reads are public.
+	ReadsRequireAuth bool
 	// Sessions serves /api/auth/login, /logout and /session. Nil: no
 	// browser login (login answers 401, session "not authenticated").
 	Sessions Sessions
