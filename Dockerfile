@@ -27,11 +27,15 @@ COPY migrations/ migrations/
 COPY services/ services/
 ARG VERSION=dev
 ARG COMMIT=unknown
+# Generated files are made here, never committed. swaggerui_trimmed keeps
+# only the Swagger UI files /docs loads in the api (see its swaggerui package).
+ARG GO_BUILD_TAGS=swaggerui_trimmed
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=api|frontend|lb" >&2; exit 1; } ; \
     mkdir -p /out/etc/ssl/certs /out/tmp && \
-    go build -ldflags "-s -w \
+    go generate "./services/${SERVICE}/..." && \
+    go build -tags "${GO_BUILD_TAGS}" -ldflags "-s -w \
       -X github.com/docker-examples/stack/platform/buildinfo.Version=${VERSION} \
       -X github.com/docker-examples/stack/platform/buildinfo.Commit=${COMMIT}" \
       -o /out/service "./services/${SERVICE}/cmd/${SERVICE}" && \

@@ -8,7 +8,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	swaggerfiles "github.com/swaggo/files/v2"
+
+	"github.com/docker-examples/stack/services/api/internal/swaggerui"
 )
 
 // openAPIDocument is the hand-written OpenAPI 3.1 description of every
@@ -50,7 +51,7 @@ func (s *server) docsAsset(c echo.Context) error {
 	case strings.HasSuffix(name, ".map"), name == "index.html", strings.Contains(name, "/"):
 		err = fs.ErrNotExist
 	default:
-		b, err = fs.ReadFile(swaggerfiles.FS, name)
+		b, err = fs.ReadFile(swaggerui.FS, name)
 	}
 	if err != nil {
 		return newProblem(http.StatusNotFound, "not-found", "no such file")
