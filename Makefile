@@ -24,7 +24,7 @@ export FRONTEND_PORT API_PORT LB_HTTP_PORT LB_HTTPS_PORT
 	test lint e2e e2e-cluster bench-api bench-lb bench-frontend clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 tools: ## Install Compose v2 and buildx as Docker CLI plugins when missing
 	bash scripts/install-docker-plugins.sh
