@@ -6,7 +6,7 @@
 # CLI plugins (Compose v2, buildx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(mmdebstrap shellcheck chromium wrk hey nginx-light haproxy ca-certificates)
+pkgs=(curl mmdebstrap shellcheck chromium wrk hey nginx-light haproxy ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -14,7 +14,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
 	echo "ci-deps: installing ${missing[*]}" >&2
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # nginx and HAProxy are only benchmark peers: keep their services stopped.
 for s in nginx haproxy; do

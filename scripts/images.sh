@@ -25,13 +25,8 @@ COMMIT="${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 GO_VERSION="$(awk '$1 == "go" {print $2; exit}' go.work)"
 official=("golang:${GO_VERSION}-bookworm" "postgres:17-alpine" "redis:7.4-alpine")
 
-have_all() {
-	local img
-	for img in "$@"; do
-		docker image inspect "$img" >/dev/null 2>&1 || return 1
-	done
-}
-
+# pull_all pulls the images not already present; it fails on the first that
+# can't be had.
 pull_all() {
 	local img
 	for img in "$@"; do
@@ -42,7 +37,7 @@ pull_all() {
 
 mode="${IMAGES_FROM:-auto}"
 if [ "$mode" = auto ]; then
-	if have_all "${official[@]}" || pull_all "${official[@]}"; then
+	if pull_all "${official[@]}"; then
 		mode=registry
 	else
 		echo "images: no registry answers; using stand-ins built from Debian's packages" >&2
@@ -51,7 +46,9 @@ if [ "$mode" = auto ]; then
 fi
 case "$mode" in
 registry)
-	pull_all "${official[@]}" || { echo "images: cannot pull ${official[*]}" >&2; exit 1; }
+	if [ "${IMAGES_FROM:-auto}" = registry ]; then
+		pull_all "${official[@]}" || { echo "images: cannot pull ${official[*]}" >&2; exit 1; }
+	fi
 	GO_IMAGE="${official[0]}" POSTGRES_BASE_IMAGE="${official[1]}" REDIS_BASE_IMAGE="${official[2]}"
 	;;
 debian)
