@@ -30,8 +30,8 @@ type Options struct {
 	// OnDrain runs once when the context ends, before DrainDelay; a
 	// service uses it to make its readiness check fail.
 	OnDrain func()
-	// OnShutdown runs when Shutdown starts; streaming handlers use it
-	// (through http.Server.RegisterOnShutdown) to end their streams politely.
+	// OnShutdown runs, in its own goroutine, as the server's Shutdown
+	// starts; streaming handlers use it to end their streams politely.
 	OnShutdown func()
 }
 
@@ -59,9 +59,8 @@ func Listen(ctx context.Context, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves h on ln until ctx ends, then drains and shuts down: OnDrain,
-// DrainDelay, then http.Server.Shutdown bounded by ShutdownTimeout. It
-// returns nil after a clean shutdown and closes ln in every case.
+// Serve serves h on ln until ctx ends, then drains and shuts down as Run
+// does. It returns nil after a clean shutdown and closes ln in every case.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, opts Options) error {
 	opts.defaults()
 	srv := &http.Server{
@@ -73,15 +72,53 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	if opts.OnShutdown != nil {
-		srv.RegisterOnShutdown(opts.OnShutdown)
+	return Run(ctx, ln, httpServer{srv}, log, opts)
+}
+
+// Server is a server Run can drive: Serve until Shutdown, which stops
+// accepting, waits for in-flight requests and makes Serve return nil.
+// net/http's server fits through Serve; fasthttp's, with ShutdownWithContext
+// as Shutdown, fits as it is wrapped.
+type Server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// httpServer makes Serve return nil after a Shutdown, as Server asks.
+type httpServer struct{ *http.Server }
+
+func (s httpServer) Serve(ln net.Listener) error {
+	if err := s.Server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
+	return nil
+}
+
+// Shutdown closes every connection when the graceful shutdown fails.
+func (s httpServer) Shutdown(ctx context.Context) error {
+	if err := s.Server.Shutdown(ctx); err != nil {
+		_ = s.Server.Close()
+		return err
+	}
+	return nil
+}
+
+// Run serves srv on ln until ctx ends, then drains and shuts down: OnDrain,
+// DrainDelay, OnShutdown, then srv.Shutdown bounded by ShutdownTimeout. Only
+// the drain and shutdown options apply: the server carries its own timeouts.
+// It returns nil after a clean shutdown.
+func Run(ctx context.Context, ln net.Listener, srv Server, log *slog.Logger, opts Options) error {
+	opts.defaults()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
 
 	select {
 	case err := <-errc:
+		_ = ln.Close()
+		if err == nil {
+			err = errors.New("server stopped")
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -92,13 +129,16 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 	if opts.DrainDelay > 0 {
 		time.Sleep(opts.DrainDelay)
 	}
+	if opts.OnShutdown != nil {
+		go opts.OnShutdown()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
+		_ = ln.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := <-errc; err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("stopped")

@@ -88,7 +88,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve.Serve(ctx, ln, h, log, serve.Options{OnShutdown: h.Shutdown})
+	return serve.Run(ctx, ln, h.Server(), log, serve.Options{OnShutdown: h.Shutdown})
 }
 
 // exportAssets writes the UI as the service serves it into dir and prints

@@ -56,13 +56,14 @@ type File struct {
 	ContentType string
 	// Immutable is true for fingerprinted assets.
 	Immutable bool
-	reps      []representation // identity first, then compressed variants
+	reps      []Representation // identity first, then compressed variants
 	deps      []string         // source paths this file references
 }
 
-// representation is one encoding of a File's content with every header value
-// precomputed, so serving allocates nothing.
-type representation struct {
+// Representation is one encoding of a File's content with every header value
+// precomputed, so serving allocates nothing. Its accessors let servers
+// other than net/http's write it.
+type Representation struct {
 	encoding string
 	body     []byte
 	etag     string
@@ -76,6 +77,34 @@ type header struct {
 	contentType, cacheControl, etag, contentLength, contentEncoding, vary []string
 }
 
+// Encoding is the Content-Encoding token, or "" for identity.
+func (rep *Representation) Encoding() string { return rep.encoding }
+
+// ETag is the strong entity tag, quoted.
+func (rep *Representation) ETag() string { return rep.etag }
+
+// Body is the content as sent. The caller must not modify it.
+func (rep *Representation) Body() []byte { return rep.body }
+
+// ContentType is the Content-Type value.
+func (rep *Representation) ContentType() string { return rep.hdr.contentType[0] }
+
+// CacheControl is the Cache-Control value.
+func (rep *Representation) CacheControl() string { return rep.hdr.cacheControl[0] }
+
+// Vary reports whether the response must carry Vary: Accept-Encoding (the
+// file has compressed variants).
+func (rep *Representation) Vary() bool { return rep.hdr.vary != nil }
+
+// Representations returns every representation of f, identity first.
+func (f *File) Representations() []*Representation {
+	reps := make([]*Representation, len(f.reps))
+	for i := range f.reps {
+		reps[i] = &f.reps[i]
+	}
+	return reps
+}
+
 // Size returns the size in bytes of the file's body in the given encoding
 // ("", "gzip" or "br"), falling back to identity when there is no such
 // variant, as a client asking for it would be served.
@@ -86,7 +115,7 @@ func (f *File) Size(encoding string) int {
 // Body returns the identity content. The caller must not modify it.
 func (f *File) Body() []byte { return f.reps[0].body }
 
-func (f *File) pick(encoding string) *representation {
+func (f *File) pick(encoding string) *Representation {
 	for i := range f.reps {
 		if f.reps[i].encoding == encoding {
 			return &f.reps[i]
@@ -196,7 +225,7 @@ func Build(fsys fs.FS) (*Set, error) {
 			f.URLPath = Prefix + strings.TrimSuffix(p, ext) + "." + hash + ext
 		}
 		// The identity body now; compressed variants below, in parallel.
-		f.reps = []representation{{body: body, etag: hash}}
+		f.reps = []Representation{{body: body, etag: hash}}
 		set.files[f.URLPath] = f
 		set.bySource[p] = f
 	}
@@ -402,7 +431,7 @@ func compressible(ct string) bool {
 		strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "application/manifest")
 }
 
-func representations(body []byte, hash string, f *File) ([]representation, error) {
+func representations(body []byte, hash string, f *File) ([]Representation, error) {
 	bodies := []struct {
 		enc string
 		b   []byte
@@ -434,7 +463,7 @@ func representations(body []byte, hash string, f *File) ([]representation, error
 	if len(bodies) > 1 {
 		vary = []string{"Accept-Encoding"}
 	}
-	reps := make([]representation, len(bodies))
+	reps := make([]Representation, len(bodies))
 	for i, v := range bodies {
 		etag := `"` + hash + `"`
 		var enc []string
@@ -442,7 +471,7 @@ func representations(body []byte, hash string, f *File) ([]representation, error
 			etag = `"` + hash + "-" + v.enc + `"`
 			enc = []string{v.enc}
 		}
-		reps[i] = representation{encoding: v.enc, body: v.b, etag: etag, hdr: header{
+		reps[i] = Representation{encoding: v.enc, body: v.b, etag: etag, hdr: header{
 			contentType:     []string{f.ContentType},
 			cacheControl:    []string{cache},
 			etag:            []string{etag},

@@ -26,10 +26,7 @@ func (s *Set) ServeAsset(w http.ResponseWriter, r *http.Request) error {
 // status (a 404 page) is written as is. Range requests are not supported:
 // the whole body is sent, as RFC 9110 allows.
 func (f *File) Serve(w http.ResponseWriter, r *http.Request, status int) {
-	rep := &f.reps[0]
-	if len(f.reps) > 1 {
-		rep = f.pick(negotiate(r.Header.Get("Accept-Encoding"), f))
-	}
+	rep := f.Negotiate(r.Header.Get("Accept-Encoding"))
 	h := w.Header()
 	h["Cache-Control"] = rep.hdr.cacheControl
 	h["Etag"] = rep.hdr.etag
@@ -37,7 +34,7 @@ func (f *File) Serve(w http.ResponseWriter, r *http.Request, status int) {
 		h["Vary"] = rep.hdr.vary
 	}
 	if status == http.StatusOK {
-		if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, rep.etag) {
+		if rep.NotModified(r.Header.Get("If-None-Match")) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -51,6 +48,21 @@ func (f *File) Serve(w http.ResponseWriter, r *http.Request, status int) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(rep.body)
 	}
+}
+
+// Negotiate returns the representation a request whose Accept-Encoding is
+// accept gets: the preferred encoding among those f has and accept allows.
+func (f *File) Negotiate(accept string) *Representation {
+	if len(f.reps) == 1 {
+		return &f.reps[0]
+	}
+	return f.pick(negotiate(accept, f))
+}
+
+// NotModified reports whether a request whose If-None-Match is inm may get
+// 304 Not Modified for rep.
+func (rep *Representation) NotModified(inm string) bool {
+	return inm != "" && etagMatch(inm, rep.etag)
 }
 
 // negotiate picks the preferred encoding among those f has and the

@@ -59,7 +59,7 @@ func withCorrelationID(next http.Handler) http.Handler {
 	})
 }
 
-func validID(s string) bool {
+func validID[T string | []byte](s T) bool {
 	if len(s) == 0 || len(s) > 128 {
 		return false
 	}
@@ -73,9 +73,15 @@ func validID(s string) bool {
 }
 
 func newID() string {
+	var b [32]byte
+	return string(appendNewID(b[:0]))
+}
+
+// appendNewID appends a new random correlation id, 32 hex digits, to dst.
+func appendNewID(dst []byte) []byte {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
-	return hex.EncodeToString(b[:])
+	return hex.AppendEncode(dst, b[:])
 }
 
 // recoverer turns a panic into a logged 500 problem. http.ErrAbortHandler,

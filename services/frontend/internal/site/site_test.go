@@ -34,8 +34,12 @@ var ui = func() *assets.Set {
 	return s
 }()
 
-// newSite returns the site forwarding to api and an httptest server for it.
-func newSite(t *testing.T, api string) (*Site, *httptest.Server) {
+// served is a running site: its base URL.
+type served struct{ URL string }
+
+// newSite returns the site forwarding to api, served by its own server as
+// the frontend runs it.
+func newSite(t *testing.T, api string) (*Site, *served) {
 	t.Helper()
 	if api == "" {
 		api = "http://127.0.0.1:1" // nothing listens there
@@ -48,9 +52,7 @@ func newSite(t *testing.T, api string) (*Site, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return s, srv
+	return s, &served{URL: startFast(t, s)}
 }
 
 func do(t *testing.T, method, url string, header map[string]string, body io.Reader) (*http.Response, []byte) {
@@ -398,9 +400,9 @@ func readEvent(t *testing.T, r *bufio.Reader) string {
 	}
 }
 
-// startServed runs the site under serve.Serve, with its real server
-// timeouts shortened, and returns its URL and a stop function returning
-// Serve's result.
+// startServed runs the site's server under serve.Run, with its read and
+// write timeouts set from opts, and returns its URL and a stop function
+// returning Run's result.
 func startServed(t *testing.T, s *Site, opts serve.Options) (string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -410,7 +412,14 @@ func startServed(t *testing.T, s *Site, opts serve.Options) (string, func() erro
 	}
 	opts.OnShutdown = s.Shutdown
 	done := make(chan error, 1)
-	go func() { done <- serve.Serve(ctx, ln, s, slog.New(slog.DiscardHandler), opts) }()
+	srv := s.Server()
+	if opts.ReadTimeout > 0 {
+		srv.ReadTimeout = opts.ReadTimeout
+	}
+	if opts.WriteTimeout > 0 {
+		srv.WriteTimeout = opts.WriteTimeout
+	}
+	go func() { done <- serve.Run(ctx, ln, srv, slog.New(slog.DiscardHandler), opts) }()
 	stopped := false
 	stop := func() error {
 		if stopped {

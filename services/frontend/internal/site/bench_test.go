@@ -1,0 +1,48 @@
+package site
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// discardWriter is a ResponseWriter that keeps nothing, so a benchmark
+// measures the site's own work, not a recorder's.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkServe is one request of the first view through the whole site
+// (route, correlation id, security headers, metrics, negotiation), without
+// the network: `go test -bench . -benchmem ./internal/site`.
+func BenchmarkServe(b *testing.B) {
+	u, _ := url.Parse("http://127.0.0.1:1")
+	s, err := New(Config{UI: ui, APIURL: u, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var asset string
+	for _, f := range ui.Closure("/index.html") {
+		if f.Immutable {
+			asset = f.URLPath
+			break
+		}
+	}
+	for _, path := range []string{"/", asset} {
+		b.Run(path, func(b *testing.B) {
+			r, _ := http.NewRequest(http.MethodGet, path, nil)
+			r.Header.Set("Accept-Encoding", "gzip, deflate, br")
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				s.ServeHTTP(w, r)
+			}
+		})
+	}
+}

@@ -1,0 +1,280 @@
+package site
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/docker-examples/stack/services/frontend/internal/assets"
+)
+
+// The frontend's server is fasthttp. Its hot routes — the UI's documents,
+// its fingerprinted assets and /health, every GET and HEAD a page load makes
+// — are answered from memory by FastHandler with preset header bytes;
+// net/http's server spends twice the CPU on the same response, mostly on
+// the header map the fourteen headers need. Every other request (the API,
+// its event stream, /metrics, errors, odd paths) goes to the Site's
+// net/http handler through fasthttp's adaptor, which streams flushed
+// responses. ServeHTTP stays the reference: TestFastMatchesServeHTTP holds
+// the fast path to the same status, headers and body.
+
+// fastRoute is what the fast path knows of one path.
+type fastRoute struct {
+	file   *assets.File // nil for /health
+	route  string       // metrics label
+	get200 prometheus.Counter
+}
+
+// fastRep is a representation's header values as bytes.
+type fastRep struct {
+	cacheControl, etag, contentType, encoding []byte
+}
+
+// fastHeaders are the security headers as preset byte pairs.
+var fastHeaders = func() [][2][]byte {
+	var kv [][2][]byte
+	for k, v := range security {
+		kv = append(kv, [2][]byte{[]byte(k), []byte(v[0])})
+	}
+	return kv
+}()
+
+var (
+	hdrCacheControl   = []byte("Cache-Control")
+	hdrETag           = []byte("Etag")
+	hdrVary           = []byte("Vary")
+	hdrContentEncode  = []byte("Content-Encoding")
+	hdrCorrelationID  = []byte("X-Correlation-Id")
+	valAcceptEncoding = []byte("Accept-Encoding")
+	valNoStore        = []byte("no-store")
+	valJSON           = []byte("application/json")
+	healthBody        = []byte(`{"status":"ok"}`)
+)
+
+// FastHandler returns the frontend's fasthttp handler: the hot routes
+// answered directly, everything else passed to ServeHTTP. Requests passed on
+// keep running when the server shuts down (fasthttp cancels their context):
+// in-flight API calls finish, and event streams end through Shutdown.
+func (s *Site) FastHandler() fasthttp.RequestHandler {
+	routes := map[string]*fastRoute{"/health": {route: "health"}}
+	for _, p := range []string{"/", "/index.html", "/status", "/signin"} {
+		routes[p] = &fastRoute{file: s.index, route: "ui"}
+	}
+	for _, f := range s.ui.Files() {
+		if f.Immutable {
+			routes[f.URLPath] = &fastRoute{file: f, route: "assets"}
+		}
+	}
+	reps := map[*assets.Representation]*fastRep{}
+	for _, f := range s.ui.Files() {
+		for _, rep := range f.Representations() {
+			reps[rep] = &fastRep{
+				cacheControl: []byte(rep.CacheControl()),
+				etag:         []byte(rep.ETag()),
+				contentType:  []byte(rep.ContentType()),
+				encoding:     []byte(rep.Encoding()),
+			}
+		}
+	}
+	item := &fastRoute{file: s.index, route: "ui"}
+	for _, r := range append([]*fastRoute{item}, mapValues(routes)...) {
+		r.get200 = s.metrics.requests.WithLabelValues(r.route, http.MethodGet, "200")
+	}
+	observe := map[string]prometheus.Observer{}
+	for _, route := range []string{"ui", "assets", "health"} {
+		observe[route] = s.metrics.duration.WithLabelValues(route)
+	}
+
+	slow := fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
+	}))
+	return func(ctx *fasthttp.RequestCtx) {
+		get, head := ctx.IsGet(), ctx.IsHead()
+		if !get && !head {
+			slow(ctx)
+			return
+		}
+		path, ok := cleanPath(ctx.RequestURI())
+		if !ok {
+			slow(ctx)
+			return
+		}
+		r := routes[string(path)] // no allocation: the compiler looks up with the bytes
+		if r == nil {
+			if !isItemPage(path) {
+				slow(ctx)
+				return
+			}
+			r = item
+		}
+		code := serveFast(ctx, r, reps)
+		if code == http.StatusOK && get {
+			r.get200.Inc()
+		} else {
+			s.metrics.requests.WithLabelValues(r.route, string(ctx.Method()), strconv.Itoa(code)).Inc()
+		}
+		observe[r.route].Observe(time.Since(ctx.Time()).Seconds())
+	}
+}
+
+// serveFast writes the response for r and returns its status code.
+func serveFast(ctx *fasthttp.RequestCtx, r *fastRoute, reps map[*assets.Representation]*fastRep) int {
+	h := &ctx.Response.Header
+	if id := ctx.Request.Header.Peek("X-Correlation-ID"); validID(id) {
+		h.SetCanonical(hdrCorrelationID, id)
+	} else {
+		var b [32]byte
+		h.SetCanonical(hdrCorrelationID, appendNewID(b[:0]))
+	}
+	for _, kv := range fastHeaders {
+		h.SetCanonical(kv[0], kv[1])
+	}
+	if r.file == nil { // /health
+		h.SetContentTypeBytes(valJSON)
+		h.SetCanonical(hdrCacheControl, valNoStore)
+		ctx.Response.SetBodyRaw(healthBody)
+		return http.StatusOK
+	}
+	rep := r.file.Negotiate(string(ctx.Request.Header.Peek("Accept-Encoding")))
+	fr := reps[rep]
+	h.SetCanonical(hdrCacheControl, fr.cacheControl)
+	h.SetCanonical(hdrETag, fr.etag)
+	if rep.Vary() {
+		h.SetCanonical(hdrVary, valAcceptEncoding)
+	}
+	if rep.NotModified(string(ctx.Request.Header.Peek("If-None-Match"))) {
+		ctx.Response.SetStatusCode(http.StatusNotModified)
+		ctx.Response.SkipBody = true
+		return http.StatusNotModified
+	}
+	h.SetContentTypeBytes(fr.contentType)
+	if len(fr.encoding) > 0 {
+		h.SetCanonical(hdrContentEncode, fr.encoding)
+	}
+	ctx.Response.SetBodyRaw(rep.Body())
+	return http.StatusOK
+}
+
+// cleanPath returns the path of a request target when it is already in the
+// form the mux would route without a redirect or unescaping: origin-form,
+// no dot segments, no empty segments, no percent escapes. Anything else
+// takes the net/http route, which handles it in full.
+func cleanPath(uri []byte) ([]byte, bool) {
+	if len(uri) == 0 || uri[0] != '/' {
+		return nil, false
+	}
+	path := uri
+	for i, c := range uri {
+		if c == '?' {
+			path = uri[:i]
+			break
+		}
+	}
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c == '%' || c == '#' || c < 0x21 || c > 0x7e:
+			return nil, false
+		case c == '/' && i > 0 && path[i-1] == '/':
+			return nil, false
+		case c == '.' && path[i-1] == '/' && (i+1 == len(path) || path[i+1] == '/' ||
+			path[i+1] == '.' && (i+2 == len(path) || path[i+2] == '/')):
+			return nil, false
+		}
+	}
+	return path, true
+}
+
+// isItemPage reports whether path is /items/{id} or /items/{id}/edit.
+func isItemPage(path []byte) bool {
+	const prefix = "/items/"
+	if len(path) <= len(prefix) || string(path[:len(prefix)]) != prefix {
+		return false
+	}
+	rest := path[len(prefix):]
+	for i, c := range rest {
+		if c == '/' {
+			return i > 0 && string(rest[i:]) == "/edit"
+		}
+	}
+	return true
+}
+
+func mapValues(m map[string]*fastRoute) []*fastRoute {
+	v := make([]*fastRoute, 0, len(m))
+	for _, r := range m {
+		v = append(v, r)
+	}
+	return v
+}
+
+// Server returns the fasthttp server for the site, with the timeouts every
+// server of the stack has (see platform/serve) and limits fit for a browser:
+// 16 KiB of request header (cookies), 1 MiB of body (the API's JSON). A
+// request the server cannot parse gets problem+json, as every error does.
+func (s *Site) Server() Server {
+	return Server{&fasthttp.Server{
+		Handler:                      s.FastHandler(),
+		ErrorHandler:                 s.fastError,
+		Name:                         "",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 60 * time.Second, // event streams lift it for themselves
+		IdleTimeout:                  120 * time.Second,
+		ReadBufferSize:               16 << 10,
+		MaxRequestBodySize:           1 << 20,
+		CloseOnShutdown:              true,
+		DisablePreParseMultipartForm: true,
+		SecureErrorLogMessage:        true,
+		Logger:                       fastLogger{s.log},
+	}}
+}
+
+// Server is the frontend's HTTP server, fasthttp's, as platform/serve.Run
+// drives it.
+type Server struct{ *fasthttp.Server }
+
+// Shutdown stops accepting, closes idle connections and waits for the
+// others until ctx ends.
+func (s Server) Shutdown(ctx context.Context) error { return s.ShutdownWithContext(ctx) }
+
+// fastError answers a request fasthttp could not read.
+func (s *Site) fastError(ctx *fasthttp.RequestCtx, err error) {
+	status, typ, title := http.StatusBadRequest, "bad-request", "Bad request"
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		status, typ, title = http.StatusRequestHeaderFieldsTooLarge, "header-too-large", "Request header too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, typ, title = http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"
+	}
+	var b [32]byte
+	id := appendNewID(b[:0])
+	body, _ := json.Marshal(problem{Type: problemBase + typ, Title: title, Status: status, CorrelationID: string(id)})
+	h := &ctx.Response.Header
+	for _, kv := range fastHeaders {
+		h.SetCanonical(kv[0], kv[1])
+	}
+	h.SetCanonical(hdrCorrelationID, id)
+	h.SetContentType("application/problem+json")
+	h.SetCanonical(hdrCacheControl, valNoStore)
+	ctx.SetConnectionClose()
+	ctx.SetStatusCode(status)
+	ctx.SetBody(append(body, '\n'))
+}
+
+// fastLogger passes fasthttp's log lines to slog.
+type fastLogger struct{ log *slog.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	l.log.Debug("http server", "msg", fmt.Sprintf(format, args...))
+}
