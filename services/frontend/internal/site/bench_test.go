@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, so a benchmark
@@ -17,9 +18,9 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
-// BenchmarkServe is one request of the first view through the whole site
-// (route, correlation id, security headers, metrics, negotiation), without
-// the network: `go test -bench . -benchmem ./internal/site`.
+// BenchmarkServe is one request of the first view (the document, an asset)
+// through the fast path the server takes and through the net/http handler,
+// without the network: `go test -bench . -benchmem ./internal/site`.
 func BenchmarkServe(b *testing.B) {
 	u, _ := url.Parse("http://127.0.0.1:1")
 	s, err := New(Config{UI: ui, APIURL: u, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
@@ -33,8 +34,20 @@ func BenchmarkServe(b *testing.B) {
 			break
 		}
 	}
+	fast := s.FastHandler()
 	for _, path := range []string{"/", asset} {
-		b.Run(path, func(b *testing.B) {
+		b.Run("fast"+path, func(b *testing.B) {
+			var ctx fasthttp.RequestCtx
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx.Request.Reset()
+				ctx.Response.Reset()
+				ctx.Request.SetRequestURI(path)
+				ctx.Request.Header.Set("Accept-Encoding", "gzip, deflate, br")
+				fast(&ctx)
+			}
+		})
+		b.Run("nethttp"+path, func(b *testing.B) {
 			r, _ := http.NewRequest(http.MethodGet, path, nil)
 			r.Header.Set("Accept-Encoding", "gzip, deflate, br")
 			w := &discardWriter{h: http.Header{}}
