@@ -498,13 +498,21 @@ func gzipBytes(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// brotliLevel 9 gives files within 10% of level 11's at half the start-up
-// time; gzip's best level costs little.
-const brotliLevel = 9
+// brotliLevel is brotli's best: with the window fitted to each file, the
+// whole UI compresses in about 0.1 s at start-up (`frontend export-assets`
+// prints the sizes), and the first view is 9% smaller than at level 9.
+const brotliLevel = 11
 
 func brotliBytes(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	bw := brotli.NewWriterLevel(&buf, brotliLevel)
+	// A window no larger than the file compresses it as well as the default
+	// 4 MiB one, and the encoder's tables, sized by the window, stay small:
+	// start-up peaks at tens of MB instead of hundreds.
+	lgwin := 10
+	for lgwin < 24 && 1<<lgwin-16 < len(b) {
+		lgwin++
+	}
+	bw := brotli.NewWriterOptions(&buf, brotli.WriterOptions{Quality: brotliLevel, LGWin: lgwin})
 	if _, err := bw.Write(b); err != nil {
 		return nil, err
 	}
