@@ -4,6 +4,8 @@
 # gzip_static on) in the same run; wrk against each, pinned to its own cores.
 # Prints requests/s for both, the ratio (bar: >= 0.8x nginx) and the first
 # view's transfer size compressed (bar: <= 100 KB). Exits 1 when a bar fails.
+# It also prints each server's CPU time per request (from /proc), which
+# holds steady when other work shares the machine and requests/s do not.
 #
 # Env: DURATION (10s), CONNECTIONS (64), ROUNDS (2: the best round counts),
 #      SERVER_CPUS (0), WRK_CPUS (1), ENCODING (gzip).
@@ -142,11 +144,13 @@ NGINX
 mkdir -p "$work/nginx/tmp"
 "${pin_server[@]}" "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>>"$work/nginx/logs/error.log" &
 pids+=($!)
+nginx_master=$!
 
 fe_port=$(free_port)
 # API_URL points nowhere: only assets are measured.
 GOMAXPROCS=1 PORT=$fe_port LOG_LEVEL=warn API_URL=http://127.0.0.1:9 "${pin_server[@]}" "$work/frontend" serve >"$work/frontend.log" 2>&1 &
 pids+=($!)
+fe_pid=$!
 
 wait_http "http://127.0.0.1:$nginx_port/"
 wait_http "http://127.0.0.1:$fe_port/"
@@ -158,22 +162,33 @@ while read -r p; do
 	[ "$a" = "$b" ] || { echo "nginx and the frontend differ on $p" >&2; exit 1; }
 done <"$work/paths.txt"
 
-bench() { # url -> requests/s
-	"${pin_wrk[@]}" wrk -t"$threads" -c"$CONNECTIONS" -d"$DURATION" -s "$work/rotate.lua" "$1" |
-		awk '/^Requests\/sec:/ {print $2}'
+nginx_worker=$(pgrep -P "$nginx_master" | head -1)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
+# bench URL PID -> "requests/s microseconds-of-CPU-per-request"
+bench() {
+	local t0 t1 out
+	t0=$(ticks "$2")
+	out=$("${pin_wrk[@]}" wrk -t"$threads" -c"$CONNECTIONS" -d"$DURATION" -s "$work/rotate.lua" "$1")
+	t1=$(ticks "$2")
+	echo "$out" | awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" '
+		/ requests in / {n = $1}
+		/^Requests\/sec:/ {rps = $2}
+		END {printf "%s %.2f\n", rps, t / hz * 1e6 / n}'
 }
 
 echo "== wrk: $CONNECTIONS connections, $DURATION, $(wc -l <"$work/paths.txt") URLs of the first view, Accept-Encoding: $ENCODING"
 echo "   servers on CPU $SERVER_CPUS, wrk on CPU $WRK_CPUS; best of $ROUNDS rounds"
-DURATION=2s bench "http://127.0.0.1:$nginx_port" >/dev/null # warm-up
-DURATION=2s bench "http://127.0.0.1:$fe_port" >/dev/null
-best_nginx=0 best_fe=0
+DURATION=2s bench "http://127.0.0.1:$nginx_port" "$nginx_worker" >/dev/null # warm-up
+DURATION=2s bench "http://127.0.0.1:$fe_port" "$fe_pid" >/dev/null
+best_nginx=0 best_fe=0 cpu_nginx=1e9 cpu_fe=1e9
 for r in $(seq "$ROUNDS"); do
-	n=$(bench "http://127.0.0.1:$nginx_port")
-	f=$(bench "http://127.0.0.1:$fe_port")
-	printf '   round %d: nginx %10.0f req/s   frontend %10.0f req/s\n' "$r" "$n" "$f"
+	read -r n nc < <(bench "http://127.0.0.1:$nginx_port" "$nginx_worker")
+	read -r f fc < <(bench "http://127.0.0.1:$fe_port" "$fe_pid")
+	printf '   round %d: nginx %8.0f req/s %6.2f us CPU/req   frontend %8.0f req/s %6.2f us CPU/req\n' "$r" "$n" "$nc" "$f" "$fc"
 	best_nginx=$(awk -v a="$best_nginx" -v b="$n" 'BEGIN {print (b > a ? b : a)}')
 	best_fe=$(awk -v a="$best_fe" -v b="$f" 'BEGIN {print (b > a ? b : a)}')
+	cpu_nginx=$(awk -v a="$cpu_nginx" -v b="$nc" 'BEGIN {print (b < a ? b : a)}')
+	cpu_fe=$(awk -v a="$cpu_fe" -v b="$fc" 'BEGIN {print (b < a ? b : a)}')
 done
 
 ratio=$(awk -v f="$best_fe" -v n="$best_nginx" 'BEGIN {printf "%.2f", f / n}')
@@ -185,6 +200,9 @@ echo "== results"
 printf '%-34s %12.0f\n' "nginx requests/s" "$best_nginx"
 printf '%-34s %12.0f\n' "frontend requests/s" "$best_fe"
 printf '%-34s %12s   bar >= %s   %s\n' "ratio frontend/nginx" "${ratio}x" "$RATIO_BAR" "$ratio_ok"
+printf '%-34s %12.2f\n' "nginx CPU us/request (best)" "$cpu_nginx"
+printf '%-34s %12.2f\n' "frontend CPU us/request (best)" "$cpu_fe"
+printf '%-34s %12sx\n' "CPU per request nginx/frontend" "$(awk -v n="$cpu_nginx" -v f="$cpu_fe" 'BEGIN {printf "%.2f", n / f}')"
 printf '%-34s %12s   bar <= %s   %s\n' "first view, gzip bytes" "$first_view" "$SIZE_BAR" "$size_ok"
 echo
 echo "first view files (bytes: identity, gzip, brotli):"
