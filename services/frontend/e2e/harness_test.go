@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -127,9 +128,15 @@ func startInProcess() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	fe := httptest.NewServer(s)
-	stack.base, stack.password = fe.URL, "e2e-password"
-	return func() { s.Shutdown(); fe.Close(); api.Close() }, nil
+	// The frontend's own server, as deployed.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	fe := s.Server()
+	go func() { _ = fe.Serve(ln) }()
+	stack.base, stack.password = "http://"+ln.Addr().String(), "e2e-password"
+	return func() { s.Shutdown(); _ = fe.Server.Shutdown(); api.Close() }, nil
 }
 
 func requireStack(t *testing.T) {
