@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -146,4 +147,31 @@ func TestUnreadableRequestsGetProblems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCleanPath: a target the fast path takes is one net/http's mux would
+// route as it is, without a redirect to a cleaned path or unescaping, so
+// both paths of the server agree on what it names.
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"/", "/status?x=1", "//a", "/a/./b", "/a/../b", "/a/..", "/%2e%2e/", "/items/1/edit", "/a/.b", "/a/b/", "/..a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		p, ok := cleanPath([]byte(target))
+		if !ok {
+			return
+		}
+		want := path.Clean(string(p))
+		if strings.HasSuffix(string(p), "/") && want != "/" {
+			want += "/"
+		}
+		if want != string(p) || strings.ContainsAny(string(p), "%#?") {
+			t.Fatalf("cleanPath(%q) = %q, but the mux would route %q", target, p, want)
+		}
+		for _, c := range []byte(p) {
+			if c < 0x21 || c > 0x7e {
+				t.Fatalf("cleanPath(%q) = %q takes byte %#x", target, p, c)
+			}
+		}
+	})
 }
