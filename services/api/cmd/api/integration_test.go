@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-examples/stack/platform/servetest"
 	"github.com/docker-examples/stack/services/api/internal/pgtest"
 	"github.com/docker-examples/stack/services/api/internal/redistest"
 )
@@ -86,7 +87,7 @@ func TestServeWithDatabaseAndGracefulDrain(t *testing.T) {
 		"PORT": "0", "DATABASE_URL": emptyDatabase(t), "REDIS_URL": redistest.URL(t),
 		"API_KEYS_FILE": keys, "AUTO_MIGRATE": "true", "SHUTDOWN_DRAIN": "3s", "INSTANCE_ID": "api-it",
 	}
-	base, done, cancel := startRun(t, env)
+	base, done, cancel := servetest.Start(t, run, env)
 	defer cancel()
 
 	ready := func() int {

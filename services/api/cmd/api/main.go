@@ -17,16 +17,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/command"
 	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
@@ -47,15 +45,7 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/store"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "api:", err)
-		os.Exit(1)
-	}
-}
+func main() { command.Main("api", run) }
 
 // migrateLockWait bounds how long `migrate` waits for another migrator.
 const migrateLockWait = 5 * time.Minute
@@ -80,8 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "healthcheck":
 		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
 	case "version":
-		_, err := fmt.Fprintf(stdout, "api %s (commit %s, %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.GoVersion())
-		return err
+		return command.Version(stdout, "api")
 	default:
 		return fmt.Errorf("unknown command %q: want serve, migrate, keys, healthcheck or version", cmd)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/docker-examples/stack/platform/servetest"
 	"github.com/docker-examples/stack/services/api/internal/faultredis"
 	"github.com/docker-examples/stack/services/api/internal/pgtest"
 	"github.com/docker-examples/stack/services/api/internal/redistest"
@@ -46,7 +47,7 @@ func instance(t *testing.T, id, dbURL, redisURL string, extra map[string]string)
 	for k, v := range extra {
 		env[k] = v
 	}
-	base, done, cancel := startRun(t, env)
+	base, done, cancel := servetest.Start(t, run, env)
 	t.Cleanup(func() {
 		cancel()
 		select {

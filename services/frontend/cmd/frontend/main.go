@@ -15,14 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/command"
 	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
@@ -32,15 +30,7 @@ import (
 	"github.com/docker-examples/stack/services/frontend/internal/web"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "frontend:", err)
-		os.Exit(1)
-	}
-}
+func main() { command.Main("frontend", run) }
 
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -63,8 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return exportAssets(args[1], stdout)
 	case "version":
-		_, err := fmt.Fprintf(stdout, "frontend %s (commit %s, %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.GoVersion())
-		return err
+		return command.Version(stdout, "frontend")
 	default:
 		return fmt.Errorf("unknown command %q: want serve, healthcheck, export-assets or version", cmd)
 	}

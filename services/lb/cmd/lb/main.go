@@ -12,25 +12,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/command"
 	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/services/lb/internal/config"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lb:", err)
-		os.Exit(1)
-	}
-}
+func main() { command.Main("lb", run) }
 
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -53,8 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "healthcheck":
 		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
 	case "version":
-		_, err := fmt.Fprintf(stdout, "lb %s (commit %s, %s)\n", buildinfo.Version, buildinfo.Commit, buildinfo.GoVersion())
-		return err
+		return command.Version(stdout, "lb")
 	default:
 		return fmt.Errorf("unknown command %q: want serve, check, healthcheck or version", cmd)
 	}
