@@ -15,6 +15,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/distribution/reference"
 )
 
 // Bounds on what a client may send, as the API has them.
@@ -219,64 +221,14 @@ func (v *validation) url(field, s string) bool {
 	return false
 }
 
-// The grammar of image references of github.com/distribution/reference,
-// which the API parses them with.
-var (
-	referenceRe = func() *regexp.Regexp {
-		const (
-			alnum      = `[a-z0-9]+`
-			separator  = `(?:[._]|__|[-]+)`
-			component  = alnum + `(?:` + separator + alnum + `)*`
-			domainPart = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
-			host       = `(?:` + domainPart + `(?:\.` + domainPart + `)*|\[(?:[a-fA-F0-9:]+)\])`
-			domain     = host + `(?::[0-9]+)?`
-			tag        = `[\w][\w.-]{0,127}`
-			digest     = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}`
-		)
-		return regexp.MustCompile(`^(?:` + domain + `/)?(` + component + `(?:/` + component + `)*)(?::(` + tag + `))?(?:@(` + digest + `))?$`)
-	}()
-	identifierRe = regexp.MustCompile(`^[a-f0-9]{64}$`)
-	// digestLen is the length of the encoded part of the digests Docker
-	// supports, by algorithm; it is lower-case hex.
-	digestLen = map[string]int{"sha256": 64, "sha384": 96, "sha512": 128}
-)
-
 // normalizeImage returns the canonical form of an image reference as
 // docker pull reads it, with the default tag when there is neither tag nor
 // digest: "postgres:17-alpine" is "docker.io/library/postgres:17-alpine".
-// It follows reference.ParseNormalizedNamed and reference.TagNameOnly.
+// It is the API's rule, on the same parser.
 func normalizeImage(s string) (string, error) {
-	if identifierRe.MatchString(s) {
-		return "", errors.New("cannot specify 64-byte hexadecimal strings")
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return "", err
 	}
-	domain, remainder := "docker.io", s
-	if first, rest, ok := strings.Cut(s, "/"); ok &&
-		(first == "localhost" || first == "index.docker.io" || strings.ContainsAny(first, ".:") || strings.ToLower(first) != first) {
-		domain, remainder = first, rest
-		if domain == "index.docker.io" {
-			domain = "docker.io"
-		}
-	}
-	if domain == "docker.io" && !strings.Contains(remainder, "/") {
-		remainder = "library/" + remainder
-	}
-	if remote, _, _ := strings.Cut(remainder, ":"); strings.ToLower(remote) != remote {
-		return "", errors.New("repository name must be lowercase")
-	}
-	ref := domain + "/" + remainder
-	m := referenceRe.FindStringSubmatch(ref)
-	switch {
-	case m == nil:
-		return "", errors.New("invalid reference format")
-	case len(m[1]) > 255:
-		return "", errors.New("repository name must not be more than 255 characters")
-	case m[3] != "":
-		alg, enc, _ := strings.Cut(m[3], ":")
-		if n, ok := digestLen[alg]; !ok || len(enc) != n || strings.Trim(enc, "0123456789abcdef") != "" {
-			return "", errors.New("invalid digest")
-		}
-	case m[2] == "":
-		ref += ":latest"
-	}
-	return ref, nil
+	return reference.TagNameOnly(named).String(), nil
 }

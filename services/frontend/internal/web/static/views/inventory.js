@@ -12,7 +12,7 @@ export async function inventoryView(main, { query, signal }) {
   // cursors[i] is the cursor of page i+1; the first page has none.
   const state = { q: query.get("q") || "", label: query.get("label") || "", cursors: [""], page: 0 };
 
-  const q = h("input", { id: "q", name: "q", type: "search", value: state.q, autocomplete: "off", placeholder: "name, image or description" });
+  const q = h("input", { id: "q", name: "q", type: "search", value: state.q, autocomplete: "off", placeholder: "part of a name" });
   const label = h("input", { id: "label-filter", name: "label", value: state.label, list: "known-labels", autocomplete: "off", placeholder: "any" });
   const datalist = h("datalist", { id: "known-labels" });
   const summary = h("p", { id: "summary", class: "muted", "aria-live": "polite" });
