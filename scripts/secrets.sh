@@ -16,6 +16,15 @@ for name in db_password api_key admin_password; do
 	if [ -s "$f" ]; then
 		continue
 	fi
+	# PostgreSQL takes its password only when it initialises its volume: a
+	# new password for an existing database would lock the api out.
+	if [ "$name" = db_password ] && command -v docker >/dev/null &&
+		docker volume inspect docker_examples_db_data >/dev/null 2>&1; then
+		echo "secrets: $f is missing, but the volume docker_examples_db_data holds a database" >&2
+		echo "secrets: initialised with the old password. Restore the old file, or drop the data:" >&2
+		echo "secrets:   make down cluster-down swarm-down && docker volume rm docker_examples_db_data" >&2
+		exit 1
+	fi
 	case "$name" in
 	api_key) value="dex_$(gen 40)" ;;
 	*) value="$(gen 32)" ;;
