@@ -21,10 +21,10 @@ LB_HTTPS_PORT ?= 443
 export FRONTEND_PORT API_PORT LB_HTTP_PORT LB_HTTPS_PORT
 
 .PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down \
-	test lint e2e e2e-cluster bench-api bench-lb bench-frontend clean
+	test lint e2e e2e-cluster resilience-cluster resilience-swarm bench-api bench-lb bench-frontend clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-19s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 tools: ## Install Compose v2 and buildx as Docker CLI plugins when missing
 	bash scripts/install-docker-plugins.sh
@@ -79,6 +79,16 @@ e2e: secrets images ## End-to-end tests (api, lb, browser) against the basic sta
 e2e-cluster: secrets images ## End-to-end tests through the cluster's lb, started if needed
 	$(E2E_LIMITS) $(CLUSTER) up -d --no-build --wait --wait-timeout 300
 	bash scripts/e2e.sh cluster
+
+# The resilience checks run against the stack that runs, as it was started
+# (their load fits in the default rate limits), and start it when none does.
+resilience-cluster: secrets images ## Crash, kill and stop api replicas under load through the cluster's lb (started if needed): no failed request
+	$(CLUSTER) ps --status running --services | grep -qx lb || $(CLUSTER) up -d --no-build --wait --wait-timeout 300
+	bash scripts/resilience.sh cluster
+
+resilience-swarm: secrets images ## Kill an api task, roll the api, roll back a broken update, under load through the swarm's lb (deployed if needed)
+	docker service inspect docker_examples_api >/dev/null 2>&1 || bash scripts/swarm.sh up
+	bash scripts/resilience.sh swarm
 
 bench-api: secrets images ## Load-test the basic stack's API (wrk): list, get, create; restarts it with rate limits off
 	RATE_LIMIT=off RATE_LIMIT_KEY=off $(BASIC) up -d --no-build --wait --wait-timeout 300

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -315,6 +316,43 @@ func TestEachRetryGoesToAnotherBackend(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int64{1, 1, 1}, h.hits()); diff != "" {
 		t.Errorf("hits (-want +got):\n%s", diff)
+	}
+}
+
+func TestBackendLeavingThePoolEndsItsPendingConnects(t *testing.T) {
+	// A backend whose container was killed may never answer a SYN again
+	// (its address is gone from the network): a connect to it hangs until
+	// the dial timeout. Once discovery drops the backend, the request
+	// waiting on that connect goes to another backend at once.
+	h := newHarness(t, harnessOpts{n: 2})
+	dialing := make(chan struct{}, 1)
+	h.pool.Backends()[0].Data.(*backendData).conns.dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		dialing <- struct{}{}
+		<-ctx.Done() // a SYN nobody answers
+		return nil, ctx.Err()
+	}
+	type result struct {
+		code    int
+		backend string
+	}
+	done := make(chan result, 1)
+	go func() {
+		w := h.serve(httptest.NewRequest("GET", "/api/items", nil))
+		done <- result{w.Code, w.Header().Get("X-Backend")}
+	}()
+	select {
+	case <-dialing:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never tried the first backend")
+	}
+	h.pool.Update([]netip.AddrPort{h.backends[1].addr}, time.Now())
+	select {
+	case got := <-done:
+		if got != (result{200, "b"}) {
+			t.Errorf("got status %d from backend %q, want 200 from b", got.code, got.backend)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the request still waits on a connect to the backend that left the pool")
 	}
 }
 

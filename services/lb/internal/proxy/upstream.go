@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"syscall"
@@ -15,9 +17,14 @@ import (
 // keeps up with nginx on one core. Safe for concurrent use.
 type connPool struct {
 	addr        string
-	dialer      *net.Dialer
 	maxIdle     int
 	idleTimeout time.Duration
+	// dial opens a connection; net.Dialer's, replaced in tests.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// gone ends when the pool is closed (its backend left the pool):
+	// connections still being dialled give up at once.
+	gone     context.Context
+	leaveNow context.CancelFunc
 
 	mu     sync.Mutex
 	idle   []*upConn // most recently used last
@@ -48,16 +55,26 @@ var (
 )
 
 func newConnPool(addr string, dialTimeout time.Duration, maxIdle int) *connPool {
+	gone, leave := context.WithCancel(context.Background())
 	return &connPool{
 		addr:        addr,
-		dialer:      &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
+		dial:        (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		maxIdle:     maxIdle,
 		idleTimeout: 90 * time.Second,
+		gone:        gone,
+		leaveNow:    leave,
 	}
 }
 
+// errBackendGone ends the dials of a backend that left the pool.
+var errBackendGone = errors.New("backend left the pool")
+
 // get returns an idle connection that is still open, or dials a new one.
-// A dial error means no byte of the request reached the backend.
+// A dial error means no byte of the request reached the backend. A dial
+// ends early when ctx ends or the pool is closed: a backend whose
+// container died may never answer a SYN (its address is gone from the
+// network), and the requests waiting on it are better retried elsewhere
+// as soon as discovery drops it than after the dial timeout.
 func (p *connPool) get(ctx context.Context) (*upConn, error) {
 	for {
 		p.mu.Lock()
@@ -76,8 +93,15 @@ func (p *connPool) get(ctx context.Context) (*upConn, error) {
 		}
 		c.destroy()
 	}
-	nc, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(p.gone, func() { cancel(errBackendGone) })
+	nc, err := p.dial(dctx, "tcp", p.addr)
+	stop()
 	if err != nil {
+		if cause := context.Cause(dctx); errors.Is(cause, errBackendGone) {
+			err = fmt.Errorf("dial %s: %w", p.addr, cause)
+		}
 		return nil, err
 	}
 	c := &upConn{Conn: nc}
@@ -109,8 +133,10 @@ func (p *connPool) put(c *upConn) {
 	p.mu.Unlock()
 }
 
-// close closes the idle connections and makes put close the others.
+// close closes the idle connections, ends dials in progress and makes put
+// close the connections in use.
 func (p *connPool) close() {
+	p.leaveNow()
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil

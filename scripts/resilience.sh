@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Shows that the stack keeps serving while api replicas die or are replaced
+# (services/lb/e2e/resilience): steady load through the lb, no failed request.
+#   scripts/resilience.sh cluster   after `make cluster`: an api replica is
+#                                   crashed (SIGKILL from the host; its restart
+#                                   policy brings it back), killed with docker
+#                                   kill, and stopped with docker stop
+#   scripts/resilience.sh swarm     after `make swarm-up`: an api task's
+#                                   container is killed, the api service is
+#                                   updated (--force), then updated to a
+#                                   configuration it refuses and rolled back
+# It changes the running stack and leaves it as it found it: every replica
+# back, healthy and in the lb's pool, the swarm's api on its previous spec.
+# RESILIENCE_RATE, RESILIENCE_WORKERS and RESILIENCE_MAX_LATENCY tune the
+# load (see the package's documentation).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pattern="${1:-}"
+case "$pattern" in
+cluster) test=TestCluster ;;
+swarm) test=TestSwarm ;;
+*)
+	echo "usage: scripts/resilience.sh cluster|swarm" >&2
+	exit 2
+	;;
+esac
+
+RESILIENCE_API_KEY="$(cat deploy/secrets/api_key.txt)"
+export RESILIENCE_API_KEY RESILIENCE_PATTERN="$pattern"
+export RESILIENCE_LB_URL="${RESILIENCE_LB_URL:-http://127.0.0.1:${LB_HTTP_PORT:-80}}"
+go test -count=1 -v -timeout 20m -run "^${test}\$" ./services/lb/e2e/resilience/
