@@ -29,9 +29,10 @@ import (
 
 // fastRoute is what the fast path knows of one path.
 type fastRoute struct {
-	file   *assets.File // nil for /health
-	route  string       // metrics label
-	get200 prometheus.Counter
+	file    *assets.File // nil for /health
+	route   string       // metrics label
+	get200  prometheus.Counter
+	observe prometheus.Observer
 }
 
 // fastRep is a representation's header values as bytes.
@@ -65,13 +66,18 @@ var (
 // keep running when the server shuts down (fasthttp cancels their context):
 // in-flight API calls finish, and event streams end through Shutdown.
 func (s *Site) FastHandler() fasthttp.RequestHandler {
-	routes := map[string]*fastRoute{"/health": {route: "health"}}
+	newRoute := func(file *assets.File, route string) *fastRoute {
+		return &fastRoute{file: file, route: route,
+			get200:  s.metrics.requests.WithLabelValues(route, http.MethodGet, "200"),
+			observe: s.metrics.duration.WithLabelValues(route)}
+	}
+	routes := map[string]*fastRoute{"/health": newRoute(nil, "health")}
 	for _, p := range []string{"/", "/index.html", "/status", "/signin"} {
-		routes[p] = &fastRoute{file: s.index, route: "ui"}
+		routes[p] = newRoute(s.index, "ui")
 	}
 	for _, f := range s.ui.Files() {
 		if f.Immutable {
-			routes[f.URLPath] = &fastRoute{file: f, route: "assets"}
+			routes[f.URLPath] = newRoute(f, "assets")
 		}
 	}
 	reps := map[*assets.Representation]*fastRep{}
@@ -85,14 +91,7 @@ func (s *Site) FastHandler() fasthttp.RequestHandler {
 			}
 		}
 	}
-	item := &fastRoute{file: s.index, route: "ui"}
-	for _, r := range append([]*fastRoute{item}, mapValues(routes)...) {
-		r.get200 = s.metrics.requests.WithLabelValues(r.route, http.MethodGet, "200")
-	}
-	observe := map[string]prometheus.Observer{}
-	for _, route := range []string{"ui", "assets", "health"} {
-		observe[route] = s.metrics.duration.WithLabelValues(route)
-	}
+	item := newRoute(s.index, "ui")
 
 	slow := fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
@@ -122,7 +121,7 @@ func (s *Site) FastHandler() fasthttp.RequestHandler {
 		} else {
 			s.metrics.requests.WithLabelValues(r.route, string(ctx.Method()), strconv.Itoa(code)).Inc()
 		}
-		observe[r.route].Observe(time.Since(ctx.Time()).Seconds())
+		r.observe.Observe(time.Since(ctx.Time()).Seconds())
 	}
 }
 
@@ -208,14 +207,6 @@ func isItemPage(path []byte) bool {
 	return true
 }
 
-func mapValues(m map[string]*fastRoute) []*fastRoute {
-	v := make([]*fastRoute, 0, len(m))
-	for _, r := range m {
-		v = append(v, r)
-	}
-	return v
-}
-
 // Server returns the fasthttp server for the site, with the timeouts every
 // server of the stack has (see platform/serve) and limits fit for a browser:
 // 16 KiB of request header (cookies), 1 MiB of body (the API's JSON). A
@@ -224,7 +215,6 @@ func (s *Site) Server() Server {
 	return Server{&fasthttp.Server{
 		Handler:                      s.FastHandler(),
 		ErrorHandler:                 s.fastError,
-		Name:                         "",
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		ReadTimeout:                  30 * time.Second,
