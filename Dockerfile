@@ -7,21 +7,18 @@
 # from Debian's packages (scripts/standins.sh). The final image is the same
 # either way: a static binary on scratch, with CA certificates and a passwd
 # entry for UID 1001, and a HEALTHCHECK that runs the binary itself.
-ARG GO_IMAGE=golang:1.26.8-bookworm
+ARG GO_IMAGE=golang:1.26.11-bookworm
 
 FROM ${GO_IMAGE} AS build
 ARG SERVICE
 WORKDIR /src
-ENV CGO_ENABLED=0 GOFLAGS=-trimpath GOTOOLCHAIN=local
+# The image builds the root module alone (GOWORK=off): the workspace's
+# second module, tools/, holds lint tools the services never link.
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath GOTOOLCHAIN=local GOWORK=off
 # Module downloads first, so source edits don't re-download them.
-COPY go.work go.work.sum* ./
-COPY platform/go.mod platform/go.sum* platform/
-COPY migrations/go.mod migrations/go.sum* migrations/
-COPY services/api/go.mod services/api/go.sum* services/api/
-COPY services/frontend/go.mod services/frontend/go.sum* services/frontend/
-COPY services/lb/go.mod services/lb/go.sum* services/lb/
+COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \
-    cd "services/${SERVICE}" && go mod download
+    go mod download
 COPY platform/ platform/
 COPY migrations/ migrations/
 COPY services/ services/

@@ -5,6 +5,10 @@ SHELL := bash
 .ONESHELL:
 .SHELLFLAGS := -euo pipefail -c
 
+# go.mod names the Go release the stack is built and tested with; an older
+# local go fetches it from the module proxy.
+GOTOOLCHAIN ?= auto
+export GOTOOLCHAIN
 IMAGE_TAG ?= dev
 export IMAGE_TAG
 COMPOSE ?= docker compose

@@ -13,13 +13,13 @@ if [ -n "$unformatted" ]; then
 	fail=1
 fi
 
-go vet work || fail=1
-(cd tools && GOWORK=off go vet ./...) || fail=1
+go vet ./... || fail=1
+(cd tools && go vet ./...) || fail=1
 
 mkdir -p out/bin
-(cd tools && GOWORK=off go build -o ../out/bin/ honnef.co/go/tools/cmd/staticcheck ./dockerfilelint)
-out/bin/staticcheck work || fail=1
-(cd tools && GOWORK=off ../out/bin/staticcheck ./...) || fail=1
+(cd tools && go build -o ../out/bin/ honnef.co/go/tools/cmd/staticcheck ./dockerfilelint)
+out/bin/staticcheck ./... || fail=1
+(cd tools && ../out/bin/staticcheck ./...) || fail=1
 
 mapfile -t dockerfiles < <(git ls-files --cached --others --exclude-standard '*Dockerfile' | grep -v /testdata/)
 out/bin/dockerfilelint "${dockerfiles[@]}" || fail=1

@@ -1,6 +1,6 @@
 module github.com/docker-examples/stack/tools
 
-go 1.26.8
+go 1.26.11
 
 tool honnef.co/go/tools/cmd/staticcheck
 

@@ -5,10 +5,11 @@
 //
 //   - TEST_POSTGRES_URL names a running server (a role that may CREATE
 //     DATABASE), e.g. postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable;
-//   - else POSTGRES_IMAGE names a local image that testcontainers-go starts
-//     (set TESTCONTAINERS_RYUK_DISABLED=true where the reaper image cannot be
-//     pulled; Stop removes the container);
-//   - else the test is skipped, except under CI=true, where it fails.
+//   - else testcontainers-go starts the image platform/testimage finds
+//     (POSTGRES_IMAGE, the one deploy/images.env names, or the official
+//     image); Stop removes the container;
+//   - else the test is skipped with a message saying to run `make images`,
+//     except under CI=true, where it fails.
 //
 // The first caller migrates a template database; every test then gets
 // CREATE DATABASE … TEMPLATE of it, which takes milliseconds. Use it from
@@ -43,6 +44,7 @@ import (
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/docker-examples/stack/platform/testimage"
 	"github.com/docker-examples/stack/services/api/internal/migrate"
 )
 
@@ -124,13 +126,13 @@ func setup(t testing.TB) {
 }
 
 func start() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	raw := os.Getenv("TEST_POSTGRES_URL")
 	if raw == "" {
-		img := os.Getenv("POSTGRES_IMAGE")
+		img, why := testimage.Find(ctx, testimage.Postgres)
 		if img == "" {
-			skipMsg = "set TEST_POSTGRES_URL to a running server or POSTGRES_IMAGE to a local image"
+			skipMsg = why
 			return nil
 		}
 		var err error

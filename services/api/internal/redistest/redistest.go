@@ -4,10 +4,11 @@
 // The server is found once per test binary:
 //
 //   - TEST_REDIS_URL names a running server, e.g. redis://127.0.0.1:56379;
-//   - else REDIS_IMAGE names a local image that testcontainers-go starts
-//     (set TESTCONTAINERS_RYUK_DISABLED=true where the reaper image cannot be
-//     pulled; Stop removes the container);
-//   - else the test is skipped, except under CI=true, where it fails.
+//   - else testcontainers-go starts the image platform/testimage finds
+//     (REDIS_IMAGE, the one deploy/images.env names, or the official
+//     image); Stop removes the container;
+//   - else the test is skipped with a message saying to run `make images`,
+//     except under CI=true, where it fails.
 //
 // Each test reserves one of the logical databases 1-15 with a lease key in
 // database 0 (SET NX with expiry), so test binaries of several packages can
@@ -33,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-examples/stack/platform/testimage"
 	"github.com/redis/go-redis/v9"
 	"github.com/testcontainers/testcontainers-go"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
@@ -146,13 +148,13 @@ func leaseKey(n int) string { return "redistest:lease:" + strconv.Itoa(n) }
 func start() error {
 	raw := os.Getenv("TEST_REDIS_URL")
 	if raw == "" {
-		img := os.Getenv("REDIS_IMAGE")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		img, why := testimage.Find(ctx, testimage.Redis)
 		if img == "" {
-			skipMsg = "set TEST_REDIS_URL to a running server or REDIS_IMAGE to a local image"
+			skipMsg = why
 			return nil
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
 		c, err := tcredis.Run(ctx, img,
 			testcontainers.WithLabels(map[string]string{"docker-examples.helper": "api-redistest"}))
 		if c != nil {

@@ -1,3 +1,0 @@
-module github.com/docker-examples/stack/platform
-
-go 1.26.8
