@@ -4,6 +4,10 @@
 #   db_password.txt     PostgreSQL password of the inventory role
 #   api_key.txt         an API key the API accepts for automation
 #   admin_password.txt  the password of the UI's admin account
+#   redis_password.txt  the password of the api's Redis user
+# and, from redis_password.txt, rewritten on every run:
+#   redis_users.acl     Redis's ACL file (only a SHA-256 of the password)
+#   redis_url.txt       the api's REDIS_URL, password included
 # The directory is private to you; the files are readable inside the
 # containers, which run as UID 1001 (Compose mounts file secrets as they are).
 set -euo pipefail
@@ -11,7 +15,7 @@ dir="$(cd "$(dirname "$0")/.." && pwd)/deploy/secrets"
 mkdir -p "$dir"
 chmod 0700 "$dir"
 gen() { head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | cut -c1-"$1"; }
-for name in db_password api_key admin_password; do
+for name in db_password api_key admin_password redis_password; do
 	f="$dir/$name.txt"
 	if [ -s "$f" ]; then
 		continue
@@ -32,3 +36,22 @@ for name in db_password api_key admin_password; do
 	(umask 022 && printf '%s\n' "$value" >"$f")
 	echo "secrets: wrote $f"
 done
+
+# Redis's users (deploy/redis/redis.conf loads this file). The default
+# user, which needs no password, may only PING: the health check. The api
+# may run everything but the dangerous commands (FLUSHALL, FLUSHDB, KEYS,
+# CONFIG, DEBUG, MONITOR, ACL, SHUTDOWN, REPLICAOF, MIGRATE, …), SCRIPT
+# FLUSH and FUNCTION.
+redis_pw="$(tr -d '\n' <"$dir/redis_password.txt")"
+redis_hash="$(printf '%s' "$redis_pw" | sha256sum | cut -d' ' -f1)"
+write_derived() {
+	local f="$1" value="$2"
+	if [ -f "$f" ] && [ "$(cat "$f")" = "$value" ]; then
+		return
+	fi
+	(umask 022 && printf '%s\n' "$value" >"$f.tmp" && mv "$f.tmp" "$f")
+	echo "secrets: wrote $f"
+}
+write_derived "$dir/redis_users.acl" "user default on nopass resetchannels -@all +ping
+user api on #$redis_hash ~* &* +@all -@dangerous -script|flush -function"
+write_derived "$dir/redis_url.txt" "redis://api:$redis_pw@redis:6379/0"

@@ -31,8 +31,9 @@ type Config struct {
 	// built from DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD(_FILE)
 	// and DB_SSLMODE. Setting both forms is an error.
 	DatabaseURL secret.Value
-	// RedisURL is REDIS_URL, default redis://redis:6379/0. It may carry a
-	// password, so it is a secret too.
+	// RedisURL is REDIS_URL or REDIS_URL_FILE, default
+	// redis://redis:6379/0. It carries the api's Redis user and password
+	// (redis://api:password@redis:6379/0), so it is a secret too.
 	RedisURL secret.Value
 
 	APIKeysFile   string       // API_KEYS_FILE: keys accepted in X-API-Key, one per line
@@ -99,10 +100,13 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DatabaseURL = secret.New(dbURL)
 
 	c.RedisURL = secret.New("redis://redis:6379/0")
-	if v := getenv("REDIS_URL"); v != "" {
+	if v, ok, err := secret.Lookup(getenv, "REDIS_URL"); err != nil {
+		fail(err)
+	} else if ok {
+		// The message never quotes the value: it may hold a password.
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			fail(errors.New("REDIS_URL: want redis://[:password@]host:port/db or rediss://…"))
+			fail(errors.New("REDIS_URL: want redis://[user:password@]host:port/db or rediss://…"))
 		}
 		c.RedisURL = secret.New(v)
 	}

@@ -123,3 +123,33 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		})
 	}
 }
+
+func TestRedisURLFromFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "redis_url")
+	if err := os.WriteFile(f, []byte("redis://api:pa55@redis:6379/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"REDIS_URL_FILE": f}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.RedisURL.Reveal(), "redis://api:pa55@redis:6379/0"; got != want {
+		t.Errorf("RedisURL = %q, want %q", got, want)
+	}
+	if s := fmt.Sprintf("%v %+v", c, c); strings.Contains(s, "pa55") {
+		t.Errorf("config prints the Redis password: %s", s)
+	}
+
+	_, err = Load(env(map[string]string{"REDIS_URL_FILE": f, "REDIS_URL": "redis://redis:6379/0"}))
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL and REDIS_URL_FILE are both set") {
+		t.Errorf("both forms: err = %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(bad, []byte("http://api:pa55@redis\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(env(map[string]string{"REDIS_URL_FILE": bad}))
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL:") || strings.Contains(err.Error(), "pa55") {
+		t.Errorf("bad URL in file: err = %v, want a REDIS_URL error without the password", err)
+	}
+}
