@@ -176,3 +176,19 @@ func TestBasicPublishesOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+// The api trusts X-Forwarded-For from exactly the stack's own proxies,
+// named, never from a whole private range a neighbour may hold.
+func TestAPITrustsExactlyItsProxies(t *testing.T) {
+	want := map[string]string{
+		"basic/compose.yaml":   "frontend",
+		"cluster/compose.yaml": "lb,frontend",
+		"swarm/stack.yaml":     "tasks.lb,tasks.frontend",
+	}
+	for _, p := range patterns {
+		env := m(services(t, load(t, p.file))["api"]["environment"])
+		if got := fmt.Sprint(env["TRUSTED_PROXIES"]); got != want[p.file] {
+			t.Errorf("%s: api TRUSTED_PROXIES = %q, want %q", p.file, got, want[p.file])
+		}
+	}
+}

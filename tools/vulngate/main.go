@@ -51,7 +51,7 @@ type message struct {
 // verdict is what the gate concluded about one advisory.
 type verdict struct {
 	id, module, fixed string
-	reachable        bool
+	reachable         bool
 }
 
 // errFailed reports that at least one reachable finding was not accepted.

@@ -11,7 +11,7 @@ import (
 const (
 	configMsg = `{"config":{"protocol_version":"v1.0.0","scanner_name":"govulncheck","scan_level":"symbol"}}`
 	// The HTTP/2 advisory as go1.26.8 showed it on the lb: reached, fixed.
-	stdlibReached = `{"finding":{"osv":"GO-2026-6617","fixed_version":"v1.26.9","trace":[{"module":"stdlib","version":"v1.26.8","package":"net/http","function":"ServeConn","receiver":"*http2Server"},{"module":"github.com/docker-examples/stack","package":"github.com/docker-examples/stack/services/lb/cmd/lb","function":"run"}]}}`
+	stdlibReached  = `{"finding":{"osv":"GO-2026-6617","fixed_version":"v1.26.9","trace":[{"module":"stdlib","version":"v1.26.8","package":"net/http","function":"ServeConn","receiver":"*http2Server"},{"module":"github.com/docker-examples/stack","package":"github.com/docker-examples/stack/services/lb/cmd/lb","function":"run"}]}}`
 	stdlibImported = `{"finding":{"osv":"GO-2026-6617","fixed_version":"v1.26.9","trace":[{"module":"stdlib","version":"v1.26.8","package":"net/http"}]}}`
 	echoModule     = `{"finding":{"osv":"GO-2026-6872","trace":[{"module":"github.com/labstack/echo/v4","version":"v4.16.5"}]}}`
 	echoReached    = `{"finding":{"osv":"GO-2026-6872","trace":[{"module":"github.com/labstack/echo/v4","version":"v4.16.5","package":"github.com/labstack/echo/v4","function":"ServeHTTP","receiver":"*Echo"}]}}`

@@ -175,6 +175,9 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	defer itemCache.Close()
 
 	proxies := forwarded.New(cfg.TrustedProxies)
+	// Names (TRUSTED_PROXIES=frontend,lb) are re-resolved every 5 s until
+	// the server stops; their last addresses stay trusted while it drains.
+	proxies.Watch(ctx, cfg.TrustedProxyNames, 5*time.Second, nil, log)
 	sessions := session.NewManager(rdb, session.NewAdmin(cfg.AdminUsername, cfg.AdminPassword), session.Options{
 		IdleTimeout:     cfg.SessionIdleTimeout,
 		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
@@ -228,6 +231,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		StartedAt:        startedAt,
 		CORSOrigins:      cfg.CORSOrigins,
 		TrustedProxies:   cfg.TrustedProxies,
+		Proxies:          proxies,
 		RateLimit:        rateLimit(limiter, proxies, cfg.RateLimit, cfg.RateLimitKey),
 		LoginRateLimit:   loginRateLimit(limiter, proxies, cfg.RateLimitLogin),
 		WriteMiddleware:  []echo.MiddlewareFunc{httpapi.Middleware(idem.Wrap)},

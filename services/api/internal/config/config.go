@@ -42,7 +42,12 @@ type Config struct {
 
 	InstanceID     string         // INSTANCE_ID, default the host name
 	CORSOrigins    []string       // CORS_ORIGINS: comma-separated origins allowed to call the API
-	TrustedProxies []netip.Prefix // TRUSTED_PROXIES: CIDRs whose X-Forwarded-* headers are believed
+	// TRUSTED_PROXIES: the peers whose X-Forwarded-* headers are believed,
+	// as CIDRs or addresses (TrustedProxies) and host names the api
+	// resolves every few seconds (TrustedProxyNames: "frontend,lb"), so
+	// exactly the stack's own proxies are trusted.
+	TrustedProxies    []netip.Prefix
+	TrustedProxyNames []string
 	AutoMigrate    bool           // AUTO_MIGRATE: apply migrations at start-up, default false
 	ShutdownDrain  time.Duration  // SHUTDOWN_DRAIN: /ready fails this long before the server stops, default 5s
 	// DBConnectTimeout (DB_CONNECT_TIMEOUT, default 60s) bounds how long
@@ -142,11 +147,11 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.CORSOrigins = append(c.CORSOrigins, u.Scheme+"://"+strings.ToLower(u.Host))
 	}
-	trusted, err := forwarded.ParseTrusted(getenv("TRUSTED_PROXIES"))
+	trusted, names, err := forwarded.ParseTrustedList(getenv("TRUSTED_PROXIES"))
 	if err != nil {
 		fail(fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
-	c.TrustedProxies = trusted
+	c.TrustedProxies, c.TrustedProxyNames = trusted, names
 	if v := getenv("AUTO_MIGRATE"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

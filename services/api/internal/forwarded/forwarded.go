@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 )
 
 // ParseTrusted parses a comma-separated list of CIDR prefixes or single
@@ -49,6 +50,9 @@ func ParseTrusted(list string) ([]netip.Prefix, error) {
 // It is safe for concurrent use.
 type Resolver struct {
 	trusted []netip.Prefix
+	// named holds the current addresses of the proxies named by host name
+	// (Watch keeps it fresh); nil until the first resolution.
+	named atomic.Pointer[[]netip.Addr]
 }
 
 // New returns a Resolver that believes forwarding headers from peers inside
@@ -63,6 +67,13 @@ func (r *Resolver) Trusted(a netip.Addr) bool {
 	for _, p := range r.trusted {
 		if p.Contains(a) {
 			return true
+		}
+	}
+	if named := r.named.Load(); named != nil {
+		for _, n := range *named {
+			if n == a {
+				return true
+			}
 		}
 	}
 	return false

@@ -109,6 +109,9 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For and
 	// X-Forwarded-Proto headers are believed.
 	TrustedProxies []netip.Prefix
+	// Proxies, when set, is the resolver to use instead of one made from
+	// TrustedProxies (it may also trust proxies by host name).
+	Proxies *forwarded.Resolver
 
 	// RateLimit, when set, runs for every /api request after the caller
 	// is identified (auth.FromContext holds the principal, if any) and
@@ -148,7 +151,10 @@ func New(d Deps) *echo.Echo {
 	if d.EventStream == nil {
 		d.EventStream = noEvents{}
 	}
-	s := &server{Deps: d, log: d.Log, proxies: forwarded.New(d.TrustedProxies)}
+	s := &server{Deps: d, log: d.Log, proxies: d.Proxies}
+	if s.proxies == nil {
+		s.proxies = forwarded.New(d.TrustedProxies)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

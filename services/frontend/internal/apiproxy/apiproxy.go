@@ -61,11 +61,11 @@ func New(target *url.URL, log *slog.Logger, opts Options) *Proxy {
 			// Keep the Host the browser used, as Caddy does, so the API sees
 			// the same origin as the browser (Origin checks, absolute URLs).
 			pr.Out.Host = pr.In.Host
-			// Keep the chain of earlier proxies and append this hop's peer;
-			// the API decides which hops it trusts (TRUSTED_PROXIES).
-			if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
-				pr.Out.Header["X-Forwarded-For"] = xff
-			}
+			// X-Forwarded-For is this hop's peer alone: what a browser sent
+			// is dropped, not extended. The frontend is where browsers come
+			// in, and the API trusts it (TRUSTED_PROXIES) to name the client:
+			// a chain kept from the browser would let anyone choose the
+			// address the API's per-client limits count against.
 			pr.SetXForwarded()
 			if id := logging.CorrelationID(pr.In.Context()); id != "" {
 				pr.Out.Header.Set("X-Correlation-ID", id)
