@@ -40,16 +40,16 @@ type Config struct {
 	AdminUsername string       // ADMIN_USERNAME, default admin
 	AdminPassword secret.Value // ADMIN_PASSWORD or ADMIN_PASSWORD_FILE
 
-	InstanceID     string         // INSTANCE_ID, default the host name
-	CORSOrigins    []string       // CORS_ORIGINS: comma-separated origins allowed to call the API
+	InstanceID  string   // INSTANCE_ID, default the host name
+	CORSOrigins []string // CORS_ORIGINS: comma-separated origins allowed to call the API
 	// TRUSTED_PROXIES: the peers whose X-Forwarded-* headers are believed,
 	// as CIDRs or addresses (TrustedProxies) and host names the api
 	// resolves every few seconds (TrustedProxyNames: "frontend,lb"), so
 	// exactly the stack's own proxies are trusted.
 	TrustedProxies    []netip.Prefix
 	TrustedProxyNames []string
-	AutoMigrate    bool           // AUTO_MIGRATE: apply migrations at start-up, default false
-	ShutdownDrain  time.Duration  // SHUTDOWN_DRAIN: /ready fails this long before the server stops, default 5s
+	AutoMigrate       bool          // AUTO_MIGRATE: apply migrations at start-up, default false
+	ShutdownDrain     time.Duration // SHUTDOWN_DRAIN: /ready fails this long before the server stops, default 5s
 	// DBConnectTimeout (DB_CONNECT_TIMEOUT, default 60s) bounds how long
 	// serve and migrate wait for PostgreSQL at start-up.
 	DBConnectTimeout time.Duration
