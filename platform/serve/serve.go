@@ -21,6 +21,12 @@ type Options struct {
 	// their own deadline with http.ResponseController. Default 60s.
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration // default 120s
+	// MaxHeaderBytes caps a request's header (request line included);
+	// beyond it net/http answers 431 Request Header Fields Too Large
+	// before any handler runs, and HTTP/2 takes the same cap for its
+	// header lists. Default 16 KiB, net/http's own default is 1 MiB.
+	// (net/http reads up to 4 KiB past the cap before it refuses.)
+	MaxHeaderBytes int
 	// DrainDelay is how long the server keeps serving after the context
 	// ends and OnDrain has run, so load balancers notice the failing
 	// readiness check before connections are refused. Default 0.
@@ -46,7 +52,15 @@ func (o *Options) defaults() {
 	def(&o.WriteTimeout, 60*time.Second)
 	def(&o.IdleTimeout, 120*time.Second)
 	def(&o.ShutdownTimeout, 15*time.Second)
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 }
+
+// DefaultMaxHeaderBytes is Options.MaxHeaderBytes' default: room for a
+// browser's cookies and every header the stack sends, far below the 1 MiB
+// net/http would otherwise read, hold and log per request.
+const DefaultMaxHeaderBytes = 16 << 10
 
 // Listen opens a TCP listener on addr. Listening before serving lets
 // callers use ":0" and learn the port from the listener.
@@ -69,6 +83,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		ReadTimeout:       opts.ReadTimeout,
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
