@@ -215,7 +215,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	checker := health.NewChecker(time.Second,
 		health.Dependency{Name: "postgres", Required: true, Ping: st.Ping},
 		health.Dependency{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	)
+	).Cache(time.Second) // /ready and /api/status are public: one round of pings a second at most
 	h := httpapi.New(httpapi.Deps{
 		Log:              log,
 		Items:            cache.NewItems(st, itemCache),

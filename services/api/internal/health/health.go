@@ -51,6 +51,12 @@ type Checker struct {
 	deps     []Dependency
 	timeout  time.Duration
 	draining atomic.Bool
+
+	maxAge time.Duration // 0: every Check pings
+	mu     sync.Mutex
+	last   Report
+	lastAt time.Time
+	next   chan struct{} // closed when the check under way is done; nil if none
 }
 
 // NewChecker returns a Checker that gives each ping timeout.
@@ -58,13 +64,63 @@ func NewChecker(timeout time.Duration, deps ...Dependency) *Checker {
 	return &Checker{deps: deps, timeout: timeout}
 }
 
+// Cache makes Check answer from a report at most maxAge old, and makes
+// concurrent Checks share one round of pings: /ready and /api/status are
+// public, and without it every call took a database connection, so a flood
+// of them could starve the requests that matter. Call it before use.
+func (c *Checker) Cache(maxAge time.Duration) *Checker {
+	c.maxAge = maxAge
+	return c
+}
+
 // Drain makes every later Check report Draining. It cannot be undone: it
 // is called once, when shutdown begins.
 func (c *Checker) Drain() { c.draining.Store(true) }
 
 // Check pings every dependency concurrently and reports. It takes at most
-// the ping timeout.
+// the ping timeout. With Cache, a report younger than maxAge is answered
+// as it is, and callers arriving while a check is under way wait for it.
 func (c *Checker) Check(ctx context.Context) Report {
+	if c.maxAge <= 0 {
+		return c.withDrain(c.check(ctx))
+	}
+	for {
+		c.mu.Lock()
+		if !c.lastAt.IsZero() && time.Since(c.lastAt) < c.maxAge {
+			rep := c.last
+			c.mu.Unlock()
+			return c.withDrain(rep)
+		}
+		if wait := c.next; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return c.withDrain(Report{Status: Down, Dependencies: map[string]DependencyState{}})
+			}
+		}
+		done := make(chan struct{})
+		c.next = done
+		c.mu.Unlock()
+		// One caller pings for all: its cancellation must not fail the rest.
+		rep := c.check(context.WithoutCancel(ctx))
+		c.mu.Lock()
+		c.last, c.lastAt, c.next = rep, time.Now(), nil
+		c.mu.Unlock()
+		close(done)
+		return c.withDrain(rep)
+	}
+}
+
+func (c *Checker) withDrain(rep Report) Report {
+	if c.draining.Load() {
+		rep.Status = Draining
+	}
+	return rep
+}
+
+func (c *Checker) check(ctx context.Context) Report {
 	rep := Report{Status: OK, Dependencies: make(map[string]DependencyState, len(c.deps))}
 	var (
 		mu sync.Mutex
@@ -93,8 +149,5 @@ func (c *Checker) Check(ctx context.Context) Report {
 		})
 	}
 	wg.Wait()
-	if c.draining.Load() {
-		rep.Status = Draining
-	}
 	return rep
 }
