@@ -4,7 +4,9 @@
 // hashes: a key is 256 random bits, so a fast hash makes a leaked table
 // useless while verification stays one index probe. The key itself exists
 // only in the output of Create (`api keys create NAME`), shown once, and
-// revocation takes effect at once on every replica (nothing is cached).
+// revocation takes effect at once on every replica (valid keys are never
+// cached; only misses are, for a minute, so a repeated junk key costs no
+// query, and a key that isn't base64url after its prefix costs none at all).
 // Keys listed in API_KEYS_FILE are package auth's (auth.APIKeys).
 //
 // Store is an auth.Authenticator; the `api keys` subcommands are Run.
@@ -19,6 +21,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,6 +44,11 @@ const keyPrefix = "dex_"
 // maxKeyLen bounds what is hashed; no real key is longer.
 const maxKeyLen = 256
 
+// keyAlphabet is what follows keyPrefix in a key: base64url, as Create
+// makes them (and scripts/secrets.sh's file keys, a subset). Anything else
+// is refused without a query.
+const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 // Key describes a key without its secret.
 type Key struct {
 	ID         string     `json:"id"`
@@ -59,10 +67,49 @@ func hash(key string) []byte {
 // Store keeps keys in PostgreSQL. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+
+	// misses remembers, for missTTL, hashes the table did not hold, so a
+	// client repeating a junk X-API-Key costs no query after the first.
+	// Only misses are kept: a revocation still takes effect at once.
+	mu     sync.Mutex
+	misses map[[sha256.Size]byte]time.Time
 }
 
+const (
+	missTTL   = time.Minute
+	maxMisses = 10000 // then the memory is dropped and starts again
+)
+
 // NewStore returns a Store on pool; the caller closes the pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, misses: map[[sha256.Size]byte]time.Time{}}
+}
+
+func (s *Store) knownMiss(h [sha256.Size]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.misses[h]
+	if ok && time.Since(at) > missTTL {
+		delete(s.misses, h)
+		return false
+	}
+	return ok
+}
+
+func (s *Store) rememberMiss(h [sha256.Size]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.misses) >= maxMisses {
+		clear(s.misses)
+	}
+	s.misses[h] = time.Now()
+}
+
+func (s *Store) forgetMiss(h [sha256.Size]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.misses, h)
+}
 
 // Create makes a key named name and returns it with its secret, which is
 // not kept anywhere: show it once.
@@ -87,6 +134,7 @@ func (s *Store) Create(ctx context.Context, name string) (Key, string, error) {
 	if err != nil {
 		return Key{}, "", fmt.Errorf("create API key: %w", err)
 	}
+	s.forgetMiss(sha256.Sum256([]byte(secret)))
 	return k, secret, nil
 }
 
@@ -130,10 +178,15 @@ func (s *Store) Revoke(ctx context.Context, id string) (Key, error) {
 // lookup returns the live key whose secret is key, or ErrInvalid, and
 // records its use at most once a minute.
 func (s *Store) lookup(ctx context.Context, key string) (Key, error) {
+	h := sha256.Sum256([]byte(key))
+	if s.knownMiss(h) {
+		return Key{}, ErrInvalid
+	}
 	rows, _ := s.pool.Query(ctx,
-		`SELECT `+keyColumns+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, hash(key))
+		`SELECT `+keyColumns+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, h[:])
 	k, err := pgx.CollectExactlyOneRow(rows, scanKey)
 	if errors.Is(err, pgx.ErrNoRows) {
+		s.rememberMiss(h)
 		return Key{}, ErrInvalid
 	}
 	if err != nil {
@@ -150,7 +203,8 @@ func (s *Store) lookup(ctx context.Context, key string) (Key, error) {
 // other error means the check could not be made (the database is down):
 // not the client's fault.
 func (s *Store) Verify(ctx context.Context, secret string) (Key, error) {
-	if !strings.HasPrefix(secret, keyPrefix) || len(secret) > maxKeyLen {
+	if !strings.HasPrefix(secret, keyPrefix) || len(secret) > maxKeyLen ||
+		strings.TrimLeft(secret[len(keyPrefix):], keyAlphabet) != "" {
 		return Key{}, ErrInvalid
 	}
 	return s.lookup(ctx, secret)

@@ -167,3 +167,29 @@ func TestAuthenticate(t *testing.T) {
 		})
 	}
 }
+
+// A junk X-API-Key costs the database at most one query: a malformed one
+// none, a repeated unknown one only the first time. With the database gone,
+// a repeat is still refused (from memory), while a new unknown key is an
+// error (it needed the database).
+func TestJunkKeysDoNotReachTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	s := keys.NewStore(pool)
+	unknown := "dex_" + strings.Repeat("A", 43)
+	if _, err := s.Verify(ctx, unknown); !errors.Is(err, keys.ErrInvalid) {
+		t.Fatalf("Verify(unknown) = %v, want ErrInvalid", err)
+	}
+	pool.Close()
+	if _, err := s.Verify(ctx, unknown); !errors.Is(err, keys.ErrInvalid) {
+		t.Errorf("repeated unknown key with the database closed: %v, want ErrInvalid from memory", err)
+	}
+	for _, junk := range []string{"dex_" + strings.Repeat("%", 43), "dex_a b", "dex_\x00"} {
+		if _, err := s.Verify(ctx, junk); !errors.Is(err, keys.ErrInvalid) {
+			t.Errorf("Verify(%q) = %v, want ErrInvalid without a query", junk, err)
+		}
+	}
+	if _, err := s.Verify(ctx, "dex_"+strings.Repeat("B", 43)); err == nil || errors.Is(err, keys.ErrInvalid) {
+		t.Errorf("new unknown key with the database closed: %v, want a database error (it was looked up)", err)
+	}
+}
