@@ -221,6 +221,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		Items:            cache.NewItems(st, itemCache),
 		Health:           checker,
 		Metrics:          m,
+		MetricsToken:     cfg.MetricsToken,
 		Auth:             authn,
 		ReadsRequireAuth: cfg.ReadsRequireAuth,
 		Sessions:         sessions,

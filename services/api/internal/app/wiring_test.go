@@ -747,3 +747,24 @@ func TestReadsCanRequireAuth(t *testing.T) {
 		}
 	}
 }
+
+// With METRICS_TOKEN set, /metrics answers only with the token; the other
+// operations endpoints stay open for health checks.
+func TestMetricsToken(t *testing.T) {
+	base := instance(t, "api-metrics", pgtest.URL(t), redistest.URL(t), map[string]string{"METRICS_TOKEN": "m-token"})
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"Bearer wrong", 401}, {"m-token", 401}, {"Bearer m-token", 200}} {
+		a := do(t, call{method: "GET", url: base + "/metrics", header: map[string]string{"Authorization": tc.auth}})
+		if a.status != tc.want {
+			t.Errorf("/metrics with Authorization %q = %d, want %d", tc.auth, a.status, tc.want)
+		}
+		if a.status == 401 && (a.problemType() != "unauthorized" || a.header.Get("WWW-Authenticate") == "") {
+			t.Errorf("/metrics 401: type %q, WWW-Authenticate %q", a.problemType(), a.header.Get("WWW-Authenticate"))
+		}
+	}
+	if a := do(t, call{method: "GET", url: base + "/ready"}); a.status != 200 {
+		t.Errorf("/ready = %d, want 200 without a token", a.status)
+	}
+}

@@ -36,6 +36,10 @@ type Config struct {
 	// (redis://api:password@redis:6379/0), so it is a secret too.
 	RedisURL secret.Value
 
+	// MetricsToken (METRICS_TOKEN or METRICS_TOKEN_FILE), when set, is the
+	// bearer token /metrics asks for.
+	MetricsToken secret.Value
+
 	APIKeysFile   string       // API_KEYS_FILE: keys accepted in X-API-Key, one per line
 	AdminUsername string       // ADMIN_USERNAME, default admin
 	AdminPassword secret.Value // ADMIN_PASSWORD or ADMIN_PASSWORD_FILE
@@ -115,6 +119,12 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.RedisURL = secret.New(v)
 	}
+
+	mt, _, err := secret.Lookup(getenv, "METRICS_TOKEN")
+	if err != nil {
+		fail(err)
+	}
+	c.MetricsToken = secret.New(mt)
 
 	c.APIKeysFile = getenv("API_KEYS_FILE")
 	if v := getenv("ADMIN_USERNAME"); v != "" {

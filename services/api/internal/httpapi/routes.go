@@ -26,7 +26,7 @@ func (s *server) routes(e *echo.Echo) {
 	// Operations: not under /api, never rate limited.
 	e.GET("/health", s.health)
 	e.GET("/ready", s.ready)
-	e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()))
+	e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()), s.metricsAuth)
 	e.GET("/openapi.json", s.openAPI)
 	e.GET("/docs", s.docsIndex)
 	e.GET("/docs/", s.docsIndex)

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/docker-examples/stack/platform/secret"
 	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/health"
@@ -84,6 +85,9 @@ type Deps struct {
 	Items   ItemStore
 	Health  *health.Checker
 	Metrics *metrics.Metrics
+	// MetricsToken, when set (METRICS_TOKEN or METRICS_TOKEN_FILE), is
+	// the bearer token /metrics asks for: without it /metrics answers 401.
+	MetricsToken secret.Value
 	// Auth decides who may write. Nil refuses every write with 401. It
 	// runs once per /api request, before RateLimit, so the limiter can
 	// count by principal (auth.FromContext).

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"math"
 	"net/http"
 	"time"
@@ -65,4 +67,22 @@ func (s *server) status(c echo.Context) error {
 		Dependencies:  rep.Dependencies,
 		Replicas:      replicas,
 	})
+}
+
+// metricsAuth asks for MetricsToken as a bearer token on /metrics, when
+// one is configured; the comparison takes the same time whatever the token.
+func (s *server) metricsAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	if s.MetricsToken.IsZero() {
+		return next
+	}
+	want := sha256.Sum256([]byte("Bearer " + s.MetricsToken.Reveal()))
+	return func(c echo.Context) error {
+		got := sha256.Sum256([]byte(c.Request().Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			p := newProblem(http.StatusUnauthorized, "unauthorized", "/metrics needs its bearer token (METRICS_TOKEN)")
+			p.header = http.Header{"WWW-Authenticate": {`Bearer realm="metrics"`}}
+			return p
+		}
+		return next(c)
+	}
 }
