@@ -225,7 +225,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		Auth:             authn,
 		ReadsRequireAuth: cfg.ReadsRequireAuth,
 		Sessions:         sessions,
-		EventStream:      broker,
+		EventStream:      events.LimitPerClient(broker, proxies.ClientIP, cfg.EventStreamsPerClient),
 		Events:           events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)},
 		Replicas:         replicaLister{registry},
 		InstanceID:       cfg.InstanceID,

@@ -67,6 +67,11 @@ type Config struct {
 	// 503 instead of letting requests through while Redis is down.
 	RateLimitFailClosed bool
 
+	// EventStreamsPerClient (EVENT_STREAMS_PER_CLIENT, default 16, 0 for
+	// no cap) caps the /api/events streams one client address holds open
+	// on a replica; more get 429.
+	EventStreamsPerClient int
+
 	// ReadsRequireAuth (READS_REQUIRE_AUTH, default false) makes reading
 	// the inventory and its events need a key or a session too.
 	ReadsRequireAuth bool
@@ -203,6 +208,14 @@ func Load(getenv func(string) string) (Config, error) {
 			fail(fmt.Errorf("%s: %w (or off)", l.name, err))
 		}
 		*l.dst = lim
+	}
+	c.EventStreamsPerClient = 16
+	if v := getenv("EVENT_STREAMS_PER_CLIENT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100000 {
+			fail(fmt.Errorf("EVENT_STREAMS_PER_CLIENT: %q is not a number between 0 and 100000", v))
+		}
+		c.EventStreamsPerClient = n
 	}
 	if v := getenv("READS_REQUIRE_AUTH"); v != "" {
 		b, err := strconv.ParseBool(v)
