@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
@@ -194,6 +195,15 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Sign-in fails closed: while Redis is down no password is checked
+	// (503), so an outage is no window for unlimited guessing. Its
+	// decisions are counted as login_api_ratelimit_requests_total.
+	loginLimiter, err := ratelimit.New(rdb, ratelimit.Options{
+		Log: log, Registerer: prometheus.WrapRegistererWithPrefix("login_", m.Registerer()), FailClosed: true,
+	})
+	if err != nil {
+		return err
+	}
 	idem := idempotency.New(rdb, idempotency.Options{
 		Log:   log,
 		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
@@ -234,7 +244,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		TrustedProxies:   cfg.TrustedProxies,
 		Proxies:          proxies,
 		RateLimit:        rateLimit(limiter, proxies, cfg.RateLimit, cfg.RateLimitKey),
-		LoginRateLimit:   loginRateLimit(limiter, proxies, cfg.RateLimitLogin),
+		LoginRateLimit:   loginRateLimit(loginLimiter, proxies, cfg.RateLimitLogin),
 		WriteMiddleware:  []echo.MiddlewareFunc{httpapi.Middleware(idem.Wrap)},
 	})
 

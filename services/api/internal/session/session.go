@@ -143,13 +143,20 @@ func (m *Manager) sessionID(r *http.Request) string {
 // r carried, and sets its cookie on w. Wrong credentials are
 // ErrBadCredentials; any other error is Redis failing.
 func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Request, username, password string) (Session, error) {
-	if m.admin == nil || !m.admin.Check(username, password) {
-		return Session{}, ErrBadCredentials
+	if m.admin == nil {
+		return Session{}, m.refuse(ctx)
+	}
+	ok, err := m.admin.CheckContext(ctx, username, password)
+	if err != nil {
+		return Session{}, fmt.Errorf("session: login: %w", err)
+	}
+	if !ok {
+		return Session{}, m.refuse(ctx)
 	}
 	id, csrf := token(), token()
 	now := m.opts.Now()
 	s := Session{Username: username, CSRFToken: csrf, CreatedAt: now}
-	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if old := m.sessionID(r); old != "" {
 			p.Del(ctx, m.key(old))
 		}
@@ -163,6 +170,17 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	http.SetCookie(w, m.cookie(r, id, int(m.opts.AbsoluteTimeout/time.Second)))
 	return s, nil
+}
+
+// refuse answers wrong credentials the way a right password would be
+// answered in the same state of Redis: with Redis failing a right password
+// can't start a session (503), so a wrong one gets 503 too, and the status
+// never tells a guesser that the password was right.
+func (m *Manager) refuse(ctx context.Context) error {
+	if err := m.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("session: login: %w: %w", ErrUnavailable, err)
+	}
+	return ErrBadCredentials
 }
 
 func (m *Manager) cookie(r *http.Request, value string, maxAge int) *http.Cookie {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -364,5 +365,62 @@ func TestAuthenticate(t *testing.T) {
 	req.Header.Set(session.CSRFHeader, csrf)
 	if _, err := m.Authenticate(req); !errors.Is(err, session.ErrUnavailable) {
 		t.Errorf("Authenticate with Redis down: %v, want ErrUnavailable (503, not 401)", err)
+	}
+}
+
+// With Redis down a right password can't start a session (503): a wrong
+// one must get the same answer, or the status tells a guesser which
+// password was right (it used to be 401 wrong, 503 right).
+func TestLoginAnswerHidesThePasswordWhileRedisIsDown(t *testing.T) {
+	r := faultredis.New(t)
+	m := newManager(t, r, session.Options{})
+	r.Stop()
+	right := call(m.HandleLogin, loginRequest(goodLogin)).Code
+	wrong := call(m.HandleLogin, loginRequest(`{"username":"admin","password":"wrong"}`)).Code
+	if right != wrong {
+		t.Errorf("with Redis down: right password %d, wrong password %d; want the same answer", right, wrong)
+	}
+	if wrong != http.StatusServiceUnavailable {
+		t.Errorf("wrong password with Redis down: %d, want 503", wrong)
+	}
+	r.Start()
+}
+
+// A flood of sign-ins is refused at once (ErrBusy, 503) beyond a bounded
+// queue, instead of queueing goroutines without end.
+func TestPasswordChecksHaveABoundedQueue(t *testing.T) {
+	a := session.NewAdmin("admin", secret.New("s3cret-password"))
+	const n = 200
+	var wg sync.WaitGroup
+	var busy, done atomic.Int32
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			_, err := a.CheckContext(context.Background(), "admin", "wrong")
+			switch {
+			case errors.Is(err, session.ErrBusy):
+				if !errors.Is(err, session.ErrUnavailable) {
+					t.Error("ErrBusy is not an ErrUnavailable (503)")
+				}
+				busy.Add(1)
+			case err == nil:
+				done.Add(1)
+			default:
+				t.Errorf("CheckContext: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if busy.Load() == 0 {
+		t.Errorf("%d concurrent checks: none refused, all %d queued", n, done.Load())
+	}
+	if done.Load() == 0 {
+		t.Error("every check was refused")
+	}
+	// Once the flood is over, checks run again.
+	if ok, err := a.CheckContext(context.Background(), "admin", "s3cret-password"); err != nil || !ok {
+		t.Errorf("after the flood: %v, %v; want true, nil", ok, err)
 	}
 }
