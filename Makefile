@@ -94,8 +94,7 @@ resilience-swarm: secrets images ## Kill an api task, roll the api, roll back a 
 	docker service inspect docker_examples_api >/dev/null 2>&1 || bash scripts/swarm.sh up
 	bash scripts/resilience.sh swarm
 
-bench-api: secrets images ## Load-test the basic stack's API (wrk): list, get, create; restarts it with rate limits off
-	RATE_LIMIT=off RATE_LIMIT_KEY=off $(BASIC) up -d --no-build --wait --wait-timeout 300
+bench-api: ## The api against a bare net/http handler with the same round trips, natively (PostgreSQL, Redis started by the script; wrk)
 	bash scripts/bench-api.sh
 
 bench-lb: ## Our lb against nginx and HAProxy on this machine (wrk)
