@@ -25,7 +25,10 @@
 # ("get miss list create hot"), SERVER_CPU (0), CLIENT_CPU (1), BASE_PORT
 # (18200), SEED_ITEMS (40000), API_ENV (extra NAME=value words for the api
 # only, e.g. API_ENV="OTEL_EXPORTER_OTLP_ENDPOINT=…" to measure tracing),
-# KEEP_LOGS (set: keep the work directory and print its path).
+# KEEP_LOGS (set: keep the work directory and print its path), PROFILE_DIR
+# (set: the api serves pprof on a loopback debug port, DEBUG_ADDR, and a CPU
+# profile of each scenario's first round is written there as
+# api-SCENARIO.pprof; read it with `go tool pprof -top FILE`).
 set -euo pipefail
 
 DURATION=${DURATION:-5s}
@@ -41,6 +44,8 @@ PG_PORT=$BASE_PORT
 REDIS_PORT=$((BASE_PORT + 1))
 API_PORT=$((BASE_PORT + 2))
 BASELINE_PORT=$((BASE_PORT + 3))
+DEBUG_PORT=$((BASE_PORT + 4))
+PROFILE_DIR=${PROFILE_DIR:-}
 LIMIT=1000000/s
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -104,6 +109,10 @@ redis_url="redis://127.0.0.1:$REDIS_PORT/0"
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 for _ in $(seq 100); do rcli ping >/dev/null 2>&1 && break; sleep 0.05; done
 
+if [ -n "$PROFILE_DIR" ]; then
+	mkdir -p "$PROFILE_DIR"
+	API_ENV+=" DEBUG_ADDR=127.0.0.1:$DEBUG_PORT"
+fi
 # shellcheck disable=SC2086 # API_ENV is a list of NAME=value words
 env -i PATH="$PATH" PORT="$API_PORT" DATABASE_URL="$db_url" REDIS_URL="$redis_url" AUTO_MIGRATE=true \
 	RATE_LIMIT=$LIMIT RATE_LIMIT_KEY=$LIMIT INSTANCE_ID=bench GOMAXPROCS=1 $API_ENV \
@@ -156,8 +165,16 @@ run() {
 	esac
 	pid=$(pid_of "$server")
 	t0=$(cpu_ticks "$pid")
+	local prof=
+	if [ -n "$PROFILE_DIR" ] && [ "$server" = api ] && [ "$round" = 1 ]; then
+		local secs=${DURATION%s}
+		curl -fsS -o "$PROFILE_DIR/api-$scenario.pprof" \
+			"http://127.0.0.1:$DEBUG_PORT/debug/pprof/profile?seconds=$((secs > 1 ? secs - 1 : 1))" &
+		prof=$!
+	fi
 	line=$(taskset -c "$CLIENT_CPU" wrk -t1 -c "$CONNECTIONS" -d "$DURATION" --latency "${args[@]}" "$url" "${extra[@]}" | grep '^RESULT')
 	t1=$(cpu_ticks "$pid")
+	[ -z "$prof" ] || wait "$prof"
 	read -r _ reqs rps p50 p99 non2xx sockerr <<<"$line"
 	echo "$reqs $rps $p50 $p99 $non2xx $sockerr $(awk -v d=$((t1 - t0)) -v c="$clk" -v n="$reqs" 'BEGIN { printf "%.1f", n ? d * 1e6 / c / n : 0 }')"
 }
@@ -188,7 +205,7 @@ done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-spread() { tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%g-%g", lo, hi }'; }
+spread() { tr ' ' '\n' | grep . | sort -g | awk -v f="${1:-%.0f}" 'NR == 1 { lo = $1 } { hi = $1 } END { printf f "-" f, lo, hi }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 
 echo
@@ -206,7 +223,7 @@ for scenario in $SCENARIOS; do
 				"$(ratio "$p" "$(median <<<"${P99[$b]}")")" "$(ratio "$c" "$(median <<<"${CPU[$b]}")")")
 		else ratios=""; fi
 		printf '%-7s %-8s %8.0f [%13s] %6.2f [%13s] %6.1f [%13s] | %s%s\n' "$scenario" "$server" \
-			"$r" "$(spread <<<"${RPS[$k]}")" "$p" "$(spread <<<"${P99[$k]}")" "$c" "$(spread <<<"${CPU[$k]}")" "$ratios" "${NOTE[$k]}"
+			"$r" "$(spread <<<"${RPS[$k]}")" "$p" "$(spread %.1f <<<"${P99[$k]}")" "$c" "$(spread %.0f <<<"${CPU[$k]}")" "$ratios" "${NOTE[$k]}"
 	done
 done
 echo "goal: api >= 0.70x the baseline's req/s, p99 <= 1.30x; hot: 412s are the expected conflicts"

@@ -65,6 +65,11 @@ type Config struct {
 	// (default 30m) or SESSION_ABSOLUTE_TIMEOUT after login (default 12h).
 	SessionIdleTimeout     time.Duration
 	SessionAbsoluteTimeout time.Duration
+
+	// DebugAddr (DEBUG_ADDR, default off) serves net/http/pprof on a
+	// loopback address (127.0.0.1:6060, [::1]:6060) for profiling; no
+	// compose file publishes it. Any other host is refused.
+	DebugAddr string
 }
 
 // Addr is the listen address.
@@ -156,6 +161,14 @@ func Load(getenv func(string) string) (Config, error) {
 			fail(fmt.Errorf("SHUTDOWN_DRAIN: %q is not a duration between 0s and 5m", v))
 		}
 		c.ShutdownDrain = d
+	}
+	if v := getenv("DEBUG_ADDR"); v != "" {
+		host, port, err := net.SplitHostPort(v)
+		ip, perr := netip.ParseAddr(host)
+		if err != nil || perr != nil || !ip.IsLoopback() || port == "" {
+			fail(fmt.Errorf("DEBUG_ADDR: %q is not a loopback host:port such as 127.0.0.1:6060", v))
+		}
+		c.DebugAddr = v
 	}
 	if v := getenv("DB_CONNECT_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
