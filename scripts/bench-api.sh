@@ -76,7 +76,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	as_root apt-get install -y -qq "${missing[@]}" >/dev/null ||
 		{ as_root apt-get update -qq && as_root apt-get install -y -qq "${missing[@]}" >/dev/null; }
 fi
-pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+pgbin=$(dirname "$(printf "%s\n" /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
 
 wait_http() {
 	for _ in $(seq 200); do
@@ -118,13 +118,13 @@ env -i PATH="$PATH" PORT="$API_PORT" DATABASE_URL="$db_url" REDIS_URL="$redis_ur
 	RATE_LIMIT=$LIMIT RATE_LIMIT_KEY=$LIMIT INSTANCE_ID=bench GOMAXPROCS=1 $API_ENV \
 	taskset -c "$SERVER_CPU" "$work/api" serve >"$work/api.log" 2>&1 &
 api_pid=$!
-pids+=($api_pid)
+pids+=("$api_pid")
 wait_http "http://127.0.0.1:$API_PORT/ready"
 key=$(env -i PATH="$PATH" DATABASE_URL="$db_url" REDIS_URL="$redis_url" "$work/api" keys create bench | head -1)
 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$work/benchbaseline" -addr "127.0.0.1:$BASELINE_PORT" \
 	-database "$db_url" -redis "$redis_url" -limit "$LIMIT" >"$work/baseline.log" 2>&1 &
 base_pid=$!
-pids+=($base_pid)
+pids+=("$base_pid")
 wait_http "http://127.0.0.1:$BASELINE_PORT/health"
 
 echo "== seeding $SEED_ITEMS items" >&2
