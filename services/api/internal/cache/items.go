@@ -1,8 +1,8 @@
 package cache
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"net/url"
 	"strconv"
 
@@ -58,7 +58,33 @@ func (s *Items) ListItemsJSON(ctx context.Context, q inventory.ListQuery) ([]byt
 			p.Items = []inventory.Item{}
 		}
 		return pageBody{Items: p.Items, NextCursor: p.NextCursor}, err
-	}, json.Valid)
+	}, looksLikePage)
+}
+
+// looksLikePage is the check of a cached page: what ListItemsJSON stores
+// starts and ends so. A full validation (json.Valid) cost a fifth of a
+// cached page's CPU time in the api's profile; entries are written by this
+// code only, so the check is for foreign or truncated values.
+func looksLikePage(b []byte) bool {
+	return bytes.HasPrefix(b, []byte(`{"items":[`)) && bytes.HasSuffix(b, []byte("}"))
+}
+
+// itemVersion reads the version of an item's JSON from its end, where
+// json.Marshal puts it (Version is Item's last field): `…,"version":N}`.
+// ok is false for anything else, a foreign or truncated value.
+func itemVersion(b []byte) (int64, bool) {
+	if !bytes.HasPrefix(b, []byte(`{"id":"`)) || !bytes.HasSuffix(b, []byte("}")) {
+		return 0, false
+	}
+	i := bytes.LastIndex(b, []byte(`,"version":`))
+	if i < 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(b[i+len(`,"version":`):len(b)-1]), 10, 64)
+	if err != nil || v < 1 {
+		return 0, false
+	}
+	return v, true
 }
 
 // pageBody is the JSON of a list page, as the HTTP layer answers it.
@@ -69,20 +95,15 @@ type pageBody struct {
 
 // GetItemJSON is GetItem for an HTTP handler: the item's JSON (as
 // json.Marshal encodes an inventory.Item) and its version, for the ETag.
-// A hit costs no full decoding: only the version is read.
+// A hit costs no decoding: only the version is read, from the end.
 func (s *Items) GetItemJSON(ctx context.Context, id uuid.UUID) ([]byte, int64, error) {
 	var version int64
 	b, err := GetJSON(ctx, s.c, ItemKey(itemsCollection, id.String()), func(ctx context.Context) (inventory.Item, error) {
 		return s.inner.GetItem(ctx, id)
 	}, func(b []byte) bool {
-		var v struct {
-			Version int64 `json:"version"`
-		}
-		if json.Unmarshal(b, &v) != nil || v.Version < 1 {
-			return false
-		}
-		version = v.Version
-		return true
+		v, ok := itemVersion(b)
+		version = v
+		return ok
 	})
 	return b, version, err
 }

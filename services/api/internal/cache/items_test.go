@@ -195,3 +195,25 @@ func TestItemsJSONMatchTypedReads(t *testing.T) {
 		t.Errorf("ListItemsJSON over a corrupt entry: %s, %v", b, err)
 	}
 }
+
+func TestItemVersionReadsTheEnd(t *testing.T) {
+	it := inventory.Item{Name: "x", Version: 42, Labels: []string{`"version":7}`}}
+	b, _ := json.Marshal(it)
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{string(b), 42, true},
+		{string(b[:len(b)-1]), 0, false},             // truncated
+		{`{"id":"x","version":0}`, 0, false},         // no such version
+		{`{"id":"x","version":"1"}`, 0, false},       // not a number
+		{`["not an item","version":3}`, 0, false},    // foreign
+		{`{"id":"x","name":"a,\"version\":9}`, 0, false},
+	} {
+		got, ok := cache.ItemVersion([]byte(tc.in))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("itemVersion(%s) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
