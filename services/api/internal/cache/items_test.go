@@ -205,10 +205,10 @@ func TestItemVersionReadsTheEnd(t *testing.T) {
 		ok   bool
 	}{
 		{string(b), 42, true},
-		{string(b[:len(b)-1]), 0, false},             // truncated
-		{`{"id":"x","version":0}`, 0, false},         // no such version
-		{`{"id":"x","version":"1"}`, 0, false},       // not a number
-		{`["not an item","version":3}`, 0, false},    // foreign
+		{string(b[:len(b)-1]), 0, false},          // truncated
+		{`{"id":"x","version":0}`, 0, false},      // no such version
+		{`{"id":"x","version":"1"}`, 0, false},    // not a number
+		{`["not an item","version":3}`, 0, false}, // foreign
 		{`{"id":"x","name":"a,\"version\":9}`, 0, false},
 	} {
 		got, ok := cache.ItemVersion([]byte(tc.in))
