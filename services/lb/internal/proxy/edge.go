@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docker-examples/stack/platform/correlation"
 	"github.com/docker-examples/stack/services/lb/internal/metrics"
 )
 
@@ -63,7 +64,7 @@ func (e *Edge) InFlight() int64 { return e.gate.inflight.Load() }
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := getExchange(w)
 	x.start = time.Now()
-	x.requestID = requestID(r.Header)
+	x.requestID = correlation.From(r.Header)
 	x.fwd = forwardedFor(r, e.trusted)
 	w.Header()["X-Served-By"] = e.servedBy
 	defer e.finish(x, r)
@@ -165,7 +166,7 @@ func requestIDOf(w http.ResponseWriter, r *http.Request) string {
 	if x, ok := w.(*exchange); ok {
 		return x.requestID
 	}
-	return requestID(r.Header)
+	return correlation.From(r.Header)
 }
 
 // Health is the lb's own /health: 200 while serving, 503 once draining
@@ -179,7 +180,7 @@ func (h *Health) Drain() { h.draining.Store(true) }
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		Problem{Status: http.StatusMethodNotAllowed, Slug: "method-not-allowed", Title: "Method Not Allowed", Detail: "use GET"}.write(w, r, requestIDOf(w, r))
+		errGetOnly.write(w, r, requestIDOf(w, r))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

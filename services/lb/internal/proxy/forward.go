@@ -240,7 +240,7 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 		if isTimeout(err) {
 			return notSent, errTimeout
 		}
-		return notSent, errBadGateway
+		return notSent, errUnreachable
 	}
 	_ = c.SetDeadline(start.Add(f.opts.UpstreamTimeout))
 
@@ -296,7 +296,7 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 		f.failure(b, d, start)
 		if discard5xx && (resp.StatusCode == 502 || resp.StatusCode == 503 || resp.StatusCode == 504) {
 			f.discard(d, c, resp)
-			return retryable5xx, Problem{Status: resp.StatusCode, Slug: "bad-gateway", Title: http.StatusText(resp.StatusCode), Detail: "every backend tried answered " + resp.Status}
+			return retryable5xx, backendAnswered(resp)
 		}
 	} else {
 		f.opts.Ejector.Success(b, start)

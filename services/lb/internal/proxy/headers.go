@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -187,45 +186,6 @@ func keptOr(trusted bool, h http.Header, k, def string) string {
 		}
 	}
 	return def
-}
-
-// requestID returns the client's X-Correlation-ID or X-Request-ID when it
-// is a sane token, else a new random id.
-func requestID(h http.Header) string {
-	for _, k := range [...]string{"X-Correlation-Id", "X-Request-Id"} {
-		if v := h[k]; len(v) > 0 && validID(v[0]) {
-			return v[0]
-		}
-	}
-	return newID()
-}
-
-func validID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
-
-// newID is 128 random bits in hex. Not a secret: math/rand's per-thread
-// generator is enough and costs nothing to contend on.
-func newID() string {
-	const hex = "0123456789abcdef"
-	var b [32]byte
-	x, y := rand.Uint64(), rand.Uint64()
-	for i := range 16 {
-		b[i] = hex[x&0xf]
-		b[16+i] = hex[y&0xf]
-		x >>= 4
-		y >>= 4
-	}
-	return string(b[:])
 }
 
 // isUpgrade reports whether r asks to switch protocols (WebSocket).

@@ -380,11 +380,14 @@ func TestNoBackendIs503WithRetryAfter(t *testing.T) {
 	}
 }
 
-func TestAllDeadIs502(t *testing.T) {
+// Backends that refuse connections are an unreachable upstream: 503 with
+// Retry-After, as in the frontend and the api (it was 502 here).
+func TestAllUnreachableIs503(t *testing.T) {
 	h := newHarness(t, harnessOpts{dead: 2})
 	w := h.serve(httptest.NewRequest("GET", "/", nil))
-	if w.Code != 502 {
-		t.Errorf("status = %d, want 502", w.Code)
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), `"type":"https://docker-examples.dev/problems/unavailable"`) {
+		t.Errorf("status %d Retry-After %q body %s, want 503 unavailable with Retry-After", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
 }
 
