@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/docker-examples/stack/platform/correlation"
+	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/services/lb/internal/metrics"
 )
 
@@ -30,7 +31,7 @@ import (
 type Edge struct {
 	next     http.Handler
 	servedBy []string
-	trusted  []netip.Prefix
+	proxies  *forwarded.Resolver
 	gate     *gate
 	log      *AccessLog // nil: no access log
 	rejected interface{ Inc() }
@@ -51,7 +52,7 @@ func NewEdge(next http.Handler, o EdgeOptions, m *metrics.Metrics) *Edge {
 	return &Edge{
 		next:     next,
 		servedBy: []string{o.InstanceName},
-		trusted:  o.Trusted,
+		proxies:  forwarded.New(o.Trusted),
 		gate:     newGate(o.MaxInFlight, o.QueueSize, o.QueueTimeout),
 		log:      o.AccessLog,
 		rejected: m.Rejection("max_inflight"),
@@ -65,7 +66,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := getExchange(w)
 	x.start = time.Now()
 	x.requestID = correlation.From(r.Header)
-	x.fwd = forwardedFor(r, e.trusted)
+	x.fwd = forwardedFor(r, e.proxies)
 	w.Header()["X-Served-By"] = e.servedBy
 	defer e.finish(x, r)
 	if !e.gate.enter(r.Context()) {

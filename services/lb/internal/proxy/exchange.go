@@ -50,7 +50,7 @@ func exchangeOf(w http.ResponseWriter, r *http.Request, p *Forwarder) *exchange 
 	if x, ok := w.(*exchange); ok {
 		return x
 	}
-	x := &exchange{w: w, start: time.Now(), requestID: correlation.From(r.Header), fwd: forwardedFor(r, p.opts.Trusted)}
+	x := &exchange{w: w, start: time.Now(), requestID: correlation.From(r.Header), fwd: forwardedFor(r, p.proxies)}
 	x.tried = x.triedArray[:0]
 	return x
 }

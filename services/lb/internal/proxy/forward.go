@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/metrics"
 )
@@ -68,6 +69,7 @@ type Forwarder struct {
 	waitq   *gate
 	sticky  balancer.Affinity
 	capped  interface{ Inc() } // rejections at the per-backend cap
+	proxies *forwarded.Resolver
 }
 
 // backendData is what a Forwarder keeps on each balancer.Backend.
@@ -84,8 +86,9 @@ func NewForwarder(pool *balancer.Pool, opts Options, m *metrics.Metrics, streams
 	}
 	f := &Forwarder{
 		pool: pool, opts: opts, pm: m.Pool(pool.Name), streams: streams, log: log,
-		budget: newBudget(opts.BudgetRatio, opts.BudgetMin),
-		waitq:  newGate(0, opts.QueueSize, opts.QueueTimeout),
+		budget:  newBudget(opts.BudgetRatio, opts.BudgetMin),
+		waitq:   newGate(0, opts.QueueSize, opts.QueueTimeout),
+		proxies: forwarded.New(opts.Trusted),
 	}
 	f.sticky, _ = pool.Policy.(balancer.Affinity)
 	f.capped = m.Rejection("backend_cap")

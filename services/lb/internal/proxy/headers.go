@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/docker-examples/stack/platform/forwarded"
 )
 
 // hopByHop reports whether the canonical header key k belongs to one
@@ -52,59 +54,15 @@ type Forwarded struct {
 	Proto   string     // "http" or "https" as the lb saw it
 }
 
-// parsePeer reads the address part of r.RemoteAddr without allocating.
-func parsePeer(remoteAddr string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
-		return ap.Addr().Unmap()
-	}
-	if a, err := netip.ParseAddr(remoteAddr); err == nil {
-		return a.Unmap()
-	}
-	return netip.Addr{}
-}
-
-func contains(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// forwardedFor describes r as seen by the lb, given the trusted proxies.
-// When the peer is trusted, the client is the right-most address of
-// X-Forwarded-For that is not itself a trusted proxy.
-func forwardedFor(r *http.Request, trusted []netip.Prefix) Forwarded {
-	f := Forwarded{Peer: parsePeer(r.RemoteAddr), Proto: "http"}
+// forwardedFor describes r as seen by the lb: its peer, and behind a
+// trusted proxy the client the stack's one X-Forwarded-For rule
+// (platform/forwarded) finds.
+func forwardedFor(r *http.Request, proxies *forwarded.Resolver) Forwarded {
+	f := Forwarded{Peer: forwarded.Peer(r.RemoteAddr), Proto: "http"}
 	if r.TLS != nil {
 		f.Proto = "https"
 	}
-	f.Client = f.Peer
-	if len(trusted) == 0 || !f.Peer.IsValid() || !contains(trusted, f.Peer) {
-		return f
-	}
-	f.Trusted = true
-	xff := r.Header["X-Forwarded-For"]
-	for i := len(xff) - 1; i >= 0; i-- {
-		line := xff[i]
-		for line != "" {
-			var part string
-			if j := strings.LastIndexByte(line, ','); j >= 0 {
-				part, line = line[j+1:], line[:j]
-			} else {
-				part, line = line, ""
-			}
-			a, err := netip.ParseAddr(strings.TrimSpace(part))
-			if err != nil {
-				return f // garbage: stop at the last address we could trust
-			}
-			f.Client = a.Unmap()
-			if !contains(trusted, f.Client) {
-				return f
-			}
-		}
-	}
+	f.Client, f.Trusted = proxies.Resolve(f.Peer, r.Header["X-Forwarded-For"])
 	return f
 }
 

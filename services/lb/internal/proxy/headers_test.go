@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/docker-examples/stack/platform/correlation"
+	"github.com/docker-examples/stack/platform/forwarded"
 )
 
 // FuzzForwardedHeaders: whatever a client sends in the headers the lb
@@ -36,7 +37,7 @@ func FuzzForwardedHeaders(f *testing.F) {
 		r.Header.Set("X-Forwarded-Proto", proto)
 		r.Header.Set("X-Forwarded-Host", host)
 		r.Header.Set("X-Request-ID", id)
-		fwd := forwardedFor(r, trusted)
+		fwd := forwardedFor(r, forwarded.New(trusted))
 		rid := correlation.From(r.Header)
 		var buf bytes.Buffer
 		bw := bufio.NewWriter(&buf)

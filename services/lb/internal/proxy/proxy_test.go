@@ -428,6 +428,11 @@ func TestForwardedHeaders(t *testing.T) {
 			map[string]string{"X-Forwarded-For": "198.51.100.9, 10.1.2.3", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.test", "X-Real-Ip": "198.51.100.9"}},
 		{"no header from a trusted proxy", "10.1.2.3:5555", http.Header{},
 			map[string]string{"X-Forwarded-For": "10.1.2.3", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "example.test", "X-Real-Ip": "10.1.2.3"}},
+		// The api's rule, now the lb's too: a hop may carry a port (the lb
+		// stopped there and took the proxy for the client).
+		{"a hop with a port", "10.1.2.3:5555",
+			http.Header{"X-Forwarded-For": {"198.51.100.9:40000, [2001:db8::7]:443"}},
+			map[string]string{"X-Real-Ip": "2001:db8::7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
