@@ -79,8 +79,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Edge) finish(x *exchange, r *http.Request) {
-	if x.status == 0 {
-		x.status = http.StatusOK
+	if x.Status == 0 {
+		x.Status = http.StatusOK
 	}
 	if e.log != nil && !x.noAccessLog {
 		e.log.log(x, r, time.Now())

@@ -111,7 +111,7 @@ func (f *Forwarder) Pool() *balancer.Pool { return f.pool }
 
 // answered counts the response to x in the pool's metrics.
 func (f *Forwarder) answered(x *exchange) {
-	status := x.status
+	status := x.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
