@@ -53,5 +53,3 @@ func exchangeOf(w http.ResponseWriter, r *http.Request, p *Forwarder) *exchange 
 	x.tried = x.triedArray[:0]
 	return x
 }
-
-
