@@ -17,7 +17,9 @@ func start(t *testing.T, blobDir string) string {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	env := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "BLOB_DIR": blobDir}
-	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, io.Discard, ready) }()
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, io.Discard, ready)
+	}()
 	var addr string
 	select {
 	case addr = <-ready:

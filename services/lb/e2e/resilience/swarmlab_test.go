@@ -27,9 +27,11 @@ import (
 //     disconnect);
 //   - worker-oneway: a worker receives nothing from the other nodes but
 //     can still send (iptables DROP on its INPUT);
-//   - worker-stop: a worker's engine shuts down (docker stop), then starts;
-//   - manager-lost: the leader of three managers stops (a lab with
-//     SWARM_LAB_MANAGERS=3);
+//   - worker-stop: a worker shuts down in order (docker stop -t 60: its
+//     engine stops its tasks within their stop_grace_period, as a machine's
+//     shutdown does), then starts;
+//   - manager-lost: the leader of three managers shuts down the same way (a
+//     lab with SWARM_LAB_MANAGERS=3);
 //   - rolling-update: every api task replaced, one at a time, across nodes;
 //   - drain: a worker drained for maintenance, then made active again;
 //   - db-node-lost: the node that holds PostgreSQL and Redis stops: what
@@ -74,52 +76,58 @@ type labFault struct {
 	managers int
 	// failuresExpected: failed requests are reported, not an error.
 	failuresExpected bool
-	inject, heal     func(t *testing.T, l *lab, victim string)
+	// inject runs beside the watch (docker stop takes seconds); heal after it.
+	inject func(ctx context.Context, l *lab, victim string) error
+	heal   func(t *testing.T, l *lab, victim string)
 }
 
 var labFaults = []labFault{
 	{
 		name: "worker-pause", victim: (*lab).worker, nodeDown: true, cutOff: true,
-		inject: func(t *testing.T, _ *lab, v string) { mustDocker(t, "pause", v) },
+		inject: func(ctx context.Context, _ *lab, v string) error { return do(ctx, "pause", v) },
 		heal:   func(t *testing.T, _ *lab, v string) { mustDocker(t, "unpause", v) },
 	},
 	{
 		name: "worker-disconnect", victim: (*lab).worker, nodeDown: true, cutOff: true,
-		inject: func(t *testing.T, l *lab, v string) { mustDocker(t, "network", "disconnect", l.network, v) },
+		inject: func(ctx context.Context, l *lab, v string) error {
+			return do(ctx, "network", "disconnect", l.network, v)
+		},
 		heal: func(t *testing.T, l *lab, v string) {
 			mustDocker(t, "network", "connect", "--ip", l.ips[v], l.network, v)
 		},
 	},
 	{
 		name: "worker-oneway", victim: (*lab).worker, nodeDown: true, cutOff: true,
-		inject: func(t *testing.T, l *lab, v string) { l.iptables(t, v, "-I") },
-		heal:   func(t *testing.T, l *lab, v string) { l.iptables(t, v, "-D") },
+		inject: func(ctx context.Context, l *lab, v string) error { return l.iptables(ctx, v, "-I") },
+		heal: func(t *testing.T, l *lab, v string) {
+			if err := l.iptables(t.Context(), v, "-D"); err != nil {
+				t.Fatal(err)
+			}
+		},
 	},
 	{
 		name: "worker-stop", victim: (*lab).worker, nodeDown: true,
-		inject: func(t *testing.T, _ *lab, v string) { mustDocker(t, "stop", v) },
+		inject: func(ctx context.Context, _ *lab, v string) error { return do(ctx, "stop", "-t", "60", v) },
 		heal:   func(t *testing.T, _ *lab, v string) { mustDocker(t, "start", v) },
 	},
 	{
 		name: "manager-lost", victim: (*lab).leader, nodeDown: true, managers: 3,
-		inject: func(t *testing.T, _ *lab, v string) { mustDocker(t, "stop", v) },
+		inject: func(ctx context.Context, _ *lab, v string) error { return do(ctx, "stop", "-t", "60", v) },
 		heal:   func(t *testing.T, _ *lab, v string) { mustDocker(t, "start", v) },
 	},
 	{
 		name: "rolling-update", victim: func(*lab) string { return "" },
-		inject: func(t *testing.T, l *lab, _ string) {
-			if _, err := l.swarm(t.Context(), "service", "update", "--force", "--detach=false", "--quiet", apiService); err != nil {
-				t.Fatal(err)
-			}
+		inject: func(ctx context.Context, l *lab, _ string) error {
+			_, err := l.swarm(ctx, "service", "update", "--force", "--detach=false", "--quiet", apiService)
+			return err
 		},
 		heal: func(*testing.T, *lab, string) {},
 	},
 	{
 		name: "drain", victim: (*lab).worker,
-		inject: func(t *testing.T, l *lab, v string) {
-			if _, err := l.swarm(t.Context(), "node", "update", "--availability", "drain", v); err != nil {
-				t.Fatal(err)
-			}
+		inject: func(ctx context.Context, l *lab, v string) error {
+			_, err := l.swarm(ctx, "node", "update", "--availability", "drain", v)
+			return err
 		},
 		heal: func(t *testing.T, l *lab, v string) {
 			if _, err := l.swarm(t.Context(), "node", "update", "--availability", "active", v); err != nil {
@@ -129,7 +137,7 @@ var labFaults = []labFault{
 	},
 	{
 		name: "db-node-lost", victim: func(l *lab) string { return l.dbNode }, nodeDown: true, failuresExpected: true,
-		inject: func(t *testing.T, _ *lab, v string) { mustDocker(t, "stop", v) },
+		inject: func(ctx context.Context, _ *lab, v string) error { return do(ctx, "stop", "-t", "60", v) },
 		heal:   func(t *testing.T, _ *lab, v string) { mustDocker(t, "start", v) },
 	},
 }
@@ -213,8 +221,10 @@ func (l *lab) nodeList(ctx context.Context) (map[string]nodeInfo, error) {
 	}
 	m := map[string]nodeInfo{}
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Split(line, "\t")
-		if len(f) == 4 {
+		// The output is trimmed: the last line may have lost its empty
+		// manager column.
+		f := append(strings.Split(line, "\t"), "")
+		if len(f) >= 4 {
 			m[f[0]] = nodeInfo{status: f[1], availability: f[2], manager: f[3]}
 		}
 	}
@@ -271,13 +281,21 @@ func (l *lab) managerCount(t *testing.T) int {
 // iptables adds (-I) or removes (-D) the one-way cut: victim drops every
 // packet from the other nodes; what it sends still leaves, and this host
 // still reaches it.
-func (l *lab) iptables(t *testing.T, victim, op string) {
-	t.Helper()
+func (l *lab) iptables(ctx context.Context, victim, op string) error {
 	for _, n := range l.nodes {
 		if n != victim {
-			mustDocker(t, "exec", victim, "iptables", op, "INPUT", "-s", l.ips[n], "-j", "DROP")
+			if err := do(ctx, "exec", victim, "iptables", op, "INPUT", "-s", l.ips[n], "-j", "DROP"); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
+}
+
+// do runs the Docker CLI for its effect.
+func do(ctx context.Context, args ...string) error {
+	_, err := docker(ctx, args...)
+	return err
 }
 
 // labTask is a task as docker inspect shows it, with its node.
@@ -504,13 +522,18 @@ func (l *lab) scenario(t *testing.T, f labFault) {
 	before := l.converged(t, "the lab converged", lbs, 5*time.Minute)
 	if victim != "" && f.name != "db-node-lost" && !slices.ContainsFunc(before, func(tk labTask) bool { return l.node(tk) == victim }) {
 		// Swarm does not move tasks back to a node that returned: spread
-		// them again so that the fault takes some away.
+		// them again so that the fault takes some away. Scaling up puts
+		// the new tasks on the emptiest nodes; scaling down removes tasks
+		// from the fullest.
 		t0 := time.Now()
-		if _, err := l.swarm(t.Context(), "service", "update", "--force", "--detach=false", "--quiet", apiService); err != nil {
-			t.Fatal(err)
+		n := len(before)
+		for _, r := range []int{n + 2, n} {
+			if _, err := l.swarm(t.Context(), "service", "scale", "--detach=false", fmt.Sprintf("%s=%d", apiService, r)); err != nil {
+				t.Fatal(err)
+			}
+			before = l.converged(t, fmt.Sprintf("the lab converged with %d api replicas", r), lbs, 5*time.Minute)
 		}
-		before = l.converged(t, "the lab converged after spreading the api", lbs, 5*time.Minute)
-		t.Logf("no api task on %s: spread them again (docker service update --force) in %s", victim, time.Since(t0).Round(time.Second))
+		t.Logf("no api task on %s: spread them again (docker service scale to %d and back) in %s", victim, n+2, time.Since(t0).Round(time.Second))
 	}
 	var lost []string // the victim's api task addresses
 	placement := map[string]int{}
@@ -539,8 +562,10 @@ func (l *lab) scenario(t *testing.T, f labFault) {
 	w := startWriter("http://"+l.ips[lbs[0]], l.load.apiKey, fmt.Sprintf("swarmlab-%s-%d", f.name, time.Now().Unix()), 500*time.Millisecond)
 
 	t0 := time.Now()
-	f.inject(t, l, victim)
-	injected := time.Since(t0)
+	injectErr := make(chan error, 1)
+	go func() { injectErr <- f.inject(t.Context(), l, victim) }()
+	var injected time.Duration
+	injecting := true
 
 	// Watch, every half second, for the moments the scenario is about.
 	var nodeDown, apiBack time.Time
@@ -550,6 +575,16 @@ func (l *lab) scenario(t *testing.T, f labFault) {
 	deadline := t0.Add(4 * time.Minute)
 	for time.Now().Before(deadline) {
 		now := time.Now()
+		if injecting {
+			select {
+			case err := <-injectErr:
+				if err != nil {
+					t.Fatal(err)
+				}
+				injected, injecting = time.Since(t0), false
+			default:
+			}
+		}
 		if victim != "" && f.nodeDown && nodeDown.IsZero() {
 			if ns, err := l.nodeList(t.Context()); err == nil && ns[victim].status == "Down" {
 				nodeDown = now
@@ -590,10 +625,16 @@ func (l *lab) scenario(t *testing.T, f labFault) {
 			}
 		}
 		outDone := len(lost) == 0 || len(lbOut) == len(lbs)
-		if !apiBack.IsZero() && outDone && (!f.nodeDown || !nodeDown.IsZero()) && (!f.cutOff || len(seen) > 0 || f.name == "worker-pause") {
+		if !injecting && !apiBack.IsZero() && outDone && (!f.nodeDown || !nodeDown.IsZero()) && (!f.cutOff || len(seen) > 0 || f.name == "worker-pause") {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if injecting {
+		if err := <-injectErr; err != nil {
+			t.Fatal(err)
+		}
+		injected = time.Since(t0)
 	}
 	if apiBack.IsZero() && !f.failuresExpected {
 		t.Errorf("the api did not get back to %d running tasks within 4 minutes: %s", replicas, lastMsg)
