@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# The mmdebstrap hook below is single-quoted on purpose: mmdebstrap expands
+# its "$1" (the root being built).
+# shellcheck disable=SC2016
 # The swarm stack on three Docker-in-Docker nodes on this machine, and the
 # faults a real swarm meets, under load (services/lb/e2e/resilience,
 # TestSwarmLab).

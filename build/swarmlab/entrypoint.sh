@@ -7,7 +7,9 @@
 set -eu
 mount -o remount,rw /sys
 for d in /sys/fs/cgroup/*; do
-	[ -d "$d" ] && mount -o remount,bind,rw "$d" 2>/dev/null || true
+	if [ -d "$d" ]; then
+		mount -o remount,bind,rw "$d" 2>/dev/null || true
+	fi
 done
 mount --make-rshared /
 exec dockerd "$@"

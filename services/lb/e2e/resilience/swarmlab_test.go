@@ -54,7 +54,8 @@ import (
 //	SWARM_LAB_NETWORK   the nodes' network
 //
 // and RESILIENCE_RATE (per lb here, default 60), RESILIENCE_WORKERS,
-// RESILIENCE_MAX_LATENCY and RESILIENCE_API_KEY as the other checks.
+// RESILIENCE_MAX_LATENCY (here 8s by default: see setupLab) and
+// RESILIENCE_API_KEY as the other checks.
 func TestSwarmLab(t *testing.T) {
 	l := setupLab(t)
 	for _, f := range labFaults {
@@ -178,7 +179,10 @@ func setupLab(t *testing.T) *lab {
 	if err != nil || workers <= 0 {
 		t.Fatalf("RESILIENCE_WORKERS: %q is not a positive integer", os.Getenv("RESILIENCE_WORKERS"))
 	}
-	l.maxLatency, err = time.ParseDuration(getenv("RESILIENCE_MAX_LATENCY", "4s"))
+	// A node lost mid-connect leaves SYNs unanswered: those requests wait
+	// the lb's 5 s connect timeout, then its retry on another node answers.
+	// The bound here is above that; the one-engine checks keep 4 s.
+	l.maxLatency, err = time.ParseDuration(getenv("RESILIENCE_MAX_LATENCY", "8s"))
 	if err != nil || l.maxLatency <= 0 {
 		t.Fatalf("RESILIENCE_MAX_LATENCY: %q is not a positive duration", os.Getenv("RESILIENCE_MAX_LATENCY"))
 	}
