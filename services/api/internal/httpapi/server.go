@@ -18,9 +18,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/platform/secret"
 	"github.com/docker-examples/stack/services/api/internal/auth"
-	"github.com/docker-examples/stack/services/api/internal/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/health"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
 	"github.com/docker-examples/stack/services/api/internal/metrics"
@@ -136,6 +136,7 @@ type server struct {
 	Deps
 	log     *slog.Logger
 	proxies *forwarded.Resolver
+	json    JSONReader // Items, when it can answer reads as JSON
 }
 
 // New returns the API's HTTP handler.
@@ -159,6 +160,7 @@ func New(d Deps) *echo.Echo {
 	if s.proxies == nil {
 		s.proxies = forwarded.New(d.TrustedProxies)
 	}
+	s.json, _ = d.Items.(JSONReader)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/docker-examples/stack/platform/env"
 )
 
-// ParseTrustedList parses TRUSTED_PROXIES: CIDR prefixes, single addresses
-// and host names ("frontend, lb", "tasks.lb"), comma-separated. Names are
+// ParseTrustedList parses TRUSTED_PROXIES: CIDR prefixes and single
+// addresses (as env.ParsePrefixes reads them) and host names ("frontend, lb", "tasks.lb"), comma-separated. Names are
 // what a Compose or Swarm network answers for a service, so the api can
 // trust exactly its own proxies' containers rather than a whole private
 // range that any neighbour on the network may hold. The error names the
@@ -29,7 +31,7 @@ func ParseTrustedList(list string) ([]netip.Prefix, []string, error) {
 			names = append(names, strings.ToLower(f))
 			continue
 		}
-		p, err := ParseTrusted(f)
+		p, err := env.ParsePrefixes(f)
 		if err != nil {
 			return nil, nil, err
 		}
