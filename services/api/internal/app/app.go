@@ -108,7 +108,7 @@ func runKeys(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 		return err
 	}
 	defer pool.Close()
-	return keys.Run(ctx, args, keys.NewStore(pool), stdout)
+	return keys.Run(ctx, args, keys.NewStore(store.New(pool)), stdout)
 }
 
 func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
@@ -183,7 +183,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	})
 	// Keys in the database first: they answer "not mine" for unknown keys,
 	// and the file keys then refuse what nobody knows.
-	authn := auth.Chain{keys.NewStore(pool), fileKeys, sessions}
+	authn := auth.Chain{keys.NewStore(st), fileKeys, sessions}
 
 	limiter, err := ratelimit.New(rdb, ratelimit.Options{
 		Log: log, Registerer: m.Registerer(), FailClosed: cfg.RateLimitFailClosed,
