@@ -63,6 +63,11 @@ type Config struct {
 	// (default 30m) or SESSION_ABSOLUTE_TIMEOUT after login (default 12h).
 	SessionIdleTimeout     time.Duration
 	SessionAbsoluteTimeout time.Duration
+
+	// DebugAddr (DEBUG_ADDR, default off) serves net/http/pprof on a
+	// loopback address (127.0.0.1:6060, [::1]:6060) for profiling; no
+	// compose file publishes it. Any other host is refused.
+	DebugAddr string
 }
 
 // Addr is the listen address.
@@ -97,11 +102,28 @@ func Load(getenv func(string) string) (Config, error) {
 
 		SessionIdleTimeout:     l.Duration("SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 30*24*time.Hour),
 		SessionAbsoluteTimeout: l.Duration("SESSION_ABSOLUTE_TIMEOUT", 12*time.Hour, time.Minute, 30*24*time.Hour),
+
+		DebugAddr: debugAddr(l),
 	}
 	if err := l.Err(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// debugAddr is DEBUG_ADDR: empty, or a loopback host:port.
+func debugAddr(l *env.Loader) string {
+	v := l.Get("DEBUG_ADDR")
+	if v == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(v)
+	ip, perr := netip.ParseAddr(host)
+	if err != nil || perr != nil || !ip.IsLoopback() || port == "" {
+		l.Fail("DEBUG_ADDR", "%q is not a loopback host:port such as 127.0.0.1:6060", v)
+		return ""
+	}
+	return v
 }
 
 // redisURL is REDIS_URL, default redis://redis:6379/0.
