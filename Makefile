@@ -25,6 +25,7 @@ LB_HTTPS_PORT ?= 443
 export FRONTEND_PORT API_PORT LB_HTTP_PORT LB_HTTPS_PORT
 
 .PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down \
+	observability-images observability observability-down \
 	test lint e2e e2e-cluster resilience-cluster resilience-swarm bench-api bench-lb bench-frontend clean
 
 help: ## List the targets
@@ -59,6 +60,15 @@ cluster: secrets images ## Run the load-balanced cluster (lb on 80/443, 3 api re
 
 cluster-down: ## Stop the cluster
 	$(CLUSTER) down --remove-orphans
+
+observability-images: ## Build the observability profile's images (VictoriaMetrics, VictoriaLogs, vlagent, Jaeger, console) from the Go module proxy
+	bash scripts/observability-images.sh
+
+observability: secrets images observability-images ## Start metrics, logs and traces stores beside the running pattern (cluster if none), tracing on; print the URLs
+	BASIC_COMPOSE="$(BASIC)" CLUSTER_COMPOSE="$(CLUSTER)" bash scripts/observability.sh up
+
+observability-down: ## Stop the observability profile; the services stop exporting traces
+	BASIC_COMPOSE="$(BASIC)" CLUSTER_COMPOSE="$(CLUSTER)" bash scripts/observability.sh down
 
 swarm-up: secrets images ## Deploy the swarm stack (initialises a one-node swarm if needed)
 	bash scripts/swarm.sh up
