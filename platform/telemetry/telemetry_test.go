@@ -48,7 +48,9 @@ func TestOffByDefault(t *testing.T) {
 			t.Errorf("%v: enabled", env)
 		}
 	}
-	if !Enabled(func(k string) string { return map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x:4318/v1/traces"}[k] }) {
+	if !Enabled(func(k string) string {
+		return map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x:4318/v1/traces"}[k]
+	}) {
 		t.Error("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT alone: not enabled")
 	}
 }
