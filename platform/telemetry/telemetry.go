@@ -144,6 +144,29 @@ func (t *Telemetry) TracerProvider() trace.TracerProvider {
 	return t.provider
 }
 
+// ChildTracerProvider is TracerProvider for clients that also run outside
+// any request (a Redis heartbeat, a pool's health check, a pub/sub loop):
+// its tracers record a span only inside an existing trace, so background
+// chatter starts no trace of its own.
+func (t *Telemetry) ChildTracerProvider() trace.TracerProvider {
+	return childOnlyProvider{t.TracerProvider()}
+}
+
+type childOnlyProvider struct{ trace.TracerProvider }
+
+func (p childOnlyProvider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return childOnlyTracer{p.TracerProvider.Tracer(name, opts...)}
+}
+
+type childOnlyTracer struct{ trace.Tracer }
+
+func (t childOnlyTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, trace.SpanFromContext(ctx) // a non-recording span
+	}
+	return t.Tracer.Start(ctx, name, opts...)
+}
+
 // Shutdown flushes the spans not yet exported and stops the exporter.
 // It is a no-op when off.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
@@ -204,6 +227,10 @@ func (t *Telemetry) Handler(h http.Handler, route func(*http.Request) string) ht
 		}),
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if untraced(r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
 		if !t.Trusted(r.RemoteAddr) {
 			for _, k := range traceHeaders {
 				r.Header.Del(k)
@@ -211,6 +238,51 @@ func (t *Telemetry) Handler(h http.Handler, route func(*http.Request) string) ht
 		}
 		traced.ServeHTTP(w, r)
 	})
+}
+
+// ProxyHandler is Handler for a reverse proxy that forwards r.Header to
+// the next hop: the request's trace-context headers are replaced by the
+// proxy's own server span, so the next hop continues the proxy's span.
+// Off, it still drops the trace-context headers of an untrusted peer, so
+// that a service behind it which traces does not continue them.
+func (t *Telemetry) ProxyHandler(h http.Handler, route func(*http.Request) string) http.Handler {
+	if !t.On() {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hasTraceHeaders(r.Header) && !t.Trusted(r.RemoteAddr) {
+				for _, k := range traceHeaders {
+					r.Header.Del(k)
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	inject := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+			r.Header.Del("Tracestate")
+			propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+		}
+		h.ServeHTTP(w, r)
+	})
+	return t.Handler(inject, route)
+}
+
+func hasTraceHeaders(h http.Header) bool {
+	for _, k := range traceHeaders {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// untraced are the operational endpoints that health checks and scrapers
+// call every few seconds: tracing them would bury the requests of users.
+func untraced(path string) bool {
+	switch path {
+	case "/health", "/ready", "/metrics":
+		return true
+	}
+	return false
 }
 
 // SetRoute names the current server span after the route that matched,

@@ -127,3 +127,67 @@ func TestTransportSendsTraceparent(t *testing.T) {
 		t.Fatalf("got %d spans, want the job and its client span", n)
 	}
 }
+
+func TestChildOnlyAndUntracedPaths(t *testing.T) {
+	tel, exp := recording(t, "")
+	tr := tel.ChildTracerProvider().Tracer("redis")
+	_, s := tr.Start(context.Background(), "heartbeat")
+	s.End()
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Fatalf("a background call started %d spans, want none", n)
+	}
+	ctx, parentSpan := tel.Tracer().Start(context.Background(), "GET /api/inventory/:id")
+	_, s = tr.Start(ctx, "get")
+	s.End()
+	parentSpan.End()
+	if n := len(exp.GetSpans()); n != 2 {
+		t.Fatalf("inside a request: got %d spans, want 2", n)
+	}
+	exp.Reset()
+	h := tel.Handler(&plain{}, nil)
+	for _, p := range []string{"/health", "/ready", "/metrics"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	}
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Fatalf("health checks and scrapes made %d spans, want none", n)
+	}
+}
+
+// A proxy forwards its own span as the parent, and drops an outsider's
+// traceparent even with tracing off.
+func TestProxyHandlerForwardsItsOwnSpan(t *testing.T) {
+	tel, exp := recording(t, "10.0.0.0/8")
+	var forwarded string
+	h := tel.ProxyHandler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		forwarded = r.Header.Get("traceparent")
+	}), func(*http.Request) string { return "api" })
+	req := httptest.NewRequest("GET", "/api/inventory", nil)
+	req.RemoteAddr = "10.0.0.2:1234"
+	req.Header.Set("traceparent", parent)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	spans := exp.GetSpans()
+	if len(spans) != 1 || spans[0].Name != "GET api" {
+		t.Fatalf("got %v, want one span GET api", spans)
+	}
+	want := "00-4bf92f3577b34da6a3ce929d0e0e4736-" + spans[0].SpanContext.SpanID().String() + "-01"
+	if forwarded != want {
+		t.Fatalf("forwarded traceparent %q, want %q (the proxy's span)", forwarded, want)
+	}
+
+	off, err := Start(context.Background(), "lb", func(k string) string { return map[string]string{"TRACE_TRUSTED_PEERS": "10.0.0.0/8"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = off.ProxyHandler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		forwarded = r.Header.Get("traceparent")
+	}), nil)
+	for peer, want := range map[string]string{"10.0.0.2:1": parent, "198.51.100.7:1": ""} {
+		req := httptest.NewRequest("GET", "/api/inventory", nil)
+		req.RemoteAddr = peer
+		req.Header.Set("traceparent", parent)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if forwarded != want {
+			t.Errorf("off, from %s: forwarded %q, want %q", peer, forwarded, want)
+		}
+	}
+}

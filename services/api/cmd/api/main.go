@@ -20,7 +20,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
@@ -28,6 +32,7 @@ import (
 	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/auth/keys"
 	"github.com/docker-examples/stack/services/api/internal/cache"
@@ -62,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	switch cmd {
 	case "serve":
-		return runServe(ctx, cfg, stdout)
+		return runServe(ctx, cfg, getenv, stdout)
 	case "migrate":
 		return runMigrate(ctx, cfg, args[1:], stdout)
 	case "keys":
@@ -113,10 +118,23 @@ func runKeys(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 	return keys.Run(ctx, args, keys.NewStore(pool), stdout)
 }
 
-func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+func runServe(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) error {
 	log := logging.New(stdout, "api", cfg.LogLevel)
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "instance_id", cfg.InstanceID)
 	startedAt := time.Now()
+	tel, err := telemetry.Start(ctx, "api", getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Spans of the last requests are flushed after the server stopped.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "error", err.Error())
+		}
+	}()
+	log.Info("tracing", "on", tel.On())
 
 	fileKeys := &auth.APIKeys{} // accepts none, refuses every key it is shown
 	if cfg.APIKeysFile != "" {
@@ -151,7 +169,13 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	}
 
 	m := metrics.New()
-	pool, err := store.NewPool(ctx, cfg.DatabaseURL.Reveal(), m.QueryTracer())
+	var queryTracer pgx.QueryTracer = m.QueryTracer()
+	if tel.On() {
+		// Client spans for PostgreSQL, beside the query counter.
+		queryTracer = multitracer.New(queryTracer, otelpgx.NewTracer(
+			otelpgx.WithTracerProvider(tel.ChildTracerProvider()), otelpgx.WithTrimSQLInSpanName()))
+	}
+	pool, err := store.NewPool(ctx, cfg.DatabaseURL.Reveal(), queryTracer)
 	if err != nil {
 		return err
 	}
@@ -167,6 +191,14 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	}
 	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, time.Second, time.Second
 	rdb := redis.NewClient(ropts)
+	if tel.On() {
+		// Client spans for Redis, without the commands' arguments: keys
+		// name sessions and values hold them.
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tel.ChildTracerProvider()),
+			redisotel.WithDBStatement(false)); err != nil {
+			return fmt.Errorf("redis tracing: %w", err)
+		}
+	}
 	defer rdb.Close() // closed before the pool: reverse order of opening
 
 	st := store.New(pool)
@@ -239,7 +271,8 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve.Serve(ctx, ln, h, log, serve.Options{
+	// Server spans, named by route template in httpapi's observe.
+	return serve.Serve(ctx, ln, tel.Handler(h, nil), log, serve.Options{
 		DrainDelay: cfg.ShutdownDrain,
 		OnDrain: func() {
 			checker.Drain()

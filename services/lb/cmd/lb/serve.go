@@ -17,6 +17,7 @@ import (
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/lb/internal/admin"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/config"
@@ -33,9 +34,21 @@ var resolver discovery.Resolver = &net.Resolver{PreferGo: true}
 // runServe owns the lb's lifecycle: pools, discovery and health loops,
 // the handler, the listeners; on ctx's end it fails /health, keeps
 // serving for the grace period, ends streams politely and drains.
-func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+func runServe(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) error {
 	log := logging.New(stdout, "lb", cfg.LogLevel)
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "instance", cfg.InstanceName)
+	tel, err := telemetry.Start(ctx, "lb", getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "error", err.Error())
+		}
+	}()
+	log.Info("tracing", "on", tel.On())
 
 	m := metrics.New()
 	streams := proxy.NewStreams()
@@ -63,6 +76,14 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		pool := balancer.NewPool(pc.Name, pc.Policy, int64(cfg.Limits.MaxInFlightPerBackend), cfg.Health.SlowStart)
 		fwd := proxy.NewForwarder(pool, popts, m, streams, log)
 		handlers[pc.Name] = fwd
+		if tel.On() {
+			// The server span is named after the pool the request went to.
+			name := pc.Name
+			handlers[pc.Name] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				telemetry.SetRoute(r.Context(), r.Method, name)
+				fwd.ServeHTTP(w, r)
+			})
+		}
 		pools = append(pools, pool)
 		policies[pc.Name] = pc.Policy.String()
 		pm := m.Pool(pc.Name)
@@ -117,13 +138,17 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		opts serve.Options
 	}
 	var servers []server
-	plain := http.Handler(edge)
+	// A server span per request (the access log line carries its
+	// trace_id), whose traceparent the backends receive; an untrusted
+	// client's traceparent is dropped.
+	traced := tel.ProxyHandler(edge, nil)
+	plain := traced
 	if cfg.HTTPSPort != 0 {
 		tc, err := tlsConfig(cfg, log)
 		if err != nil {
 			return err
 		}
-		servers = append(servers, server{"https", cfg.HTTPSAddr(), edge, tc, opts})
+		servers = append(servers, server{"https", cfg.HTTPSAddr(), traced, tc, opts})
 		if cfg.TLS.RedirectHTTP {
 			plain = redirect(own, cfg.HTTPSPort)
 		}
