@@ -25,7 +25,7 @@ LB_HTTPS_PORT ?= 443
 export FRONTEND_PORT API_PORT LB_HTTP_PORT LB_HTTPS_PORT
 
 .PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down \
-	observability-images observability observability-down \
+	observability-images observability observability-down e2e-observability \
 	test lint e2e e2e-cluster resilience-cluster resilience-swarm bench-api bench-lb bench-frontend clean
 
 help: ## List the targets
@@ -66,6 +66,10 @@ observability-images: ## Build the observability profile's images (VictoriaMetri
 
 observability: secrets images observability-images ## Start metrics, logs and traces stores beside the running pattern (cluster if none), tracing on; print the URLs
 	BASIC_COMPOSE="$(BASIC)" CLUSTER_COMPOSE="$(CLUSTER)" bash scripts/observability.sh up
+
+e2e-observability: secrets images observability-images ## One request through the cluster's lb followed in the trace, log and metrics stores, and the console in a browser
+	OBS_PATTERN=cluster BASIC_COMPOSE="$(BASIC)" CLUSTER_COMPOSE="$(CLUSTER)" bash scripts/observability.sh up
+	bash scripts/e2e.sh observability
 
 observability-down: ## Stop the observability profile; the services stop exporting traces
 	BASIC_COMPOSE="$(BASIC)" CLUSTER_COMPOSE="$(CLUSTER)" bash scripts/observability.sh down
