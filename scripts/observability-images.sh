@@ -111,6 +111,7 @@ build() {
 	cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM scratch
 COPY root/ /
+COPY --chown=1001:1001 root/data/ /data/
 LABEL org.docker-examples.recipe=$hash \\
       org.opencontainers.image.description="docker-examples observability: $name, built from the Go module proxy"
 USER 1001:1001
