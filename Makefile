@@ -46,7 +46,7 @@ up: secrets images ## Run the basic stack and wait until every service is health
 	echo "api:      http://localhost:$(API_PORT)/api/status  (docs: http://localhost:$(API_PORT)/docs)"
 
 down: ## Stop the basic stack (volumes are kept; add -v by hand to drop them)
-	$(BASIC) down --remove-orphans
+	$(BASIC) --profile observability down --remove-orphans
 
 logs: ## Follow the basic stack's logs
 	$(BASIC) logs -f
@@ -59,7 +59,7 @@ cluster: secrets images ## Run the load-balanced cluster (lb on 80/443, 3 api re
 	echo "cluster: http://localhost:$(LB_HTTP_PORT)/  https://localhost:$(LB_HTTPS_PORT)/"
 
 cluster-down: ## Stop the cluster
-	$(CLUSTER) down --remove-orphans
+	$(CLUSTER) --profile observability down --remove-orphans
 
 observability-images: ## Build the observability profile's images (VictoriaMetrics, VictoriaLogs, vlagent, Jaeger, console) from the Go module proxy
 	bash scripts/observability-images.sh

@@ -59,8 +59,8 @@ current() {
 # The console binary is built once: it is the console image and every
 # store image's /probe.
 console_bin() {
-	if [ ! -x "$work/console" ]; then
-		GOWORK=off go build -ldflags "-s -w" -o "$work/console" ./services/console/cmd/console
+	if [ ! -x "$work/console.bin" ]; then
+		GOWORK=off go build -ldflags "-s -w" -o "$work/console.bin" ./services/console/cmd/console
 	fi
 }
 
@@ -91,9 +91,10 @@ build() {
 	fi
 	echo "observability-images: building $tag" >&2
 	ctx="$work/$name"
-	mkdir -p "$ctx/root/etc/ssl/certs" "$ctx/root/tmp" "$ctx/root/data"
+	mkdir -p "$ctx/root/etc/ssl/certs" "$ctx/root/tmp" "$ctx/data"
+	touch "$ctx/data/.keep"
 	console_bin
-	cp "$work/console" "$ctx/root/probe"
+	cp "$work/console.bin" "$ctx/root/probe"
 	case "$name" in
 	victoria-metrics) GOBIN="$ctx/root" GOWORK=off go install -ldflags "-s -w" "github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@$VM_VERSION" ;;
 	victoria-logs) GOBIN="$ctx/root" GOWORK=off go install -ldflags "-s -w" "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$VL_VERSION" ;;
@@ -105,13 +106,17 @@ build() {
 	echo "app:x:1001:1001:app:/data:/sbin/nologin" >"$ctx/root/etc/passwd"
 	echo "app:x:1001:" >"$ctx/root/etc/group"
 	chmod 1777 "$ctx/root/tmp"
-	chown 1001:1001 "$ctx/root/data"
 	# The entrypoint is set by the compose files; the label records the
 	# recipe and the module version the binary came from.
+	# vlagent runs as root (it reads the engine's root-owned log files) with
+	# no capability, so its /data is root's.
+	local owner=1001:1001
+	[ "$name" != vlagent ] || owner=0:0
 	cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM scratch
 COPY root/ /
-COPY --chown=1001:1001 root/data/ /data/
+# A volume mounted on /data starts as this directory, with its owner.
+COPY --chown=$owner data/ /data/
 LABEL org.docker-examples.recipe=$hash \\
       org.opencontainers.image.description="docker-examples observability: $name, built from the Go module proxy"
 USER 1001:1001

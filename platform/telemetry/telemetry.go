@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 
@@ -76,9 +77,18 @@ func Start(ctx context.Context, service string, getenv func(string) string) (*Te
 	if p := getenv("OTEL_EXPORTER_OTLP_PROTOCOL"); p != "" && p != "http/protobuf" {
 		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: %q is not supported; use http/protobuf", p)
 	}
-	exp, err := otlptracehttp.New(ctx)
+	// The endpoint as getenv says (the SDK would read the process's
+	// environment); the exporter reads the other OTEL_EXPORTER_OTLP_* itself.
+	endpoint, name := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	if endpoint == "" {
+		endpoint, name = strings.TrimSuffix(getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "/")+"/v1/traces", "OTEL_EXPORTER_OTLP_ENDPOINT"
+	}
+	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: %q is not an http(s) URL such as http://jaeger:4318", name, endpoint)
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
 	if err != nil {
-		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if name := getenv("OTEL_SERVICE_NAME"); name != "" {
 		service = name

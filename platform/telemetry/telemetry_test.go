@@ -60,7 +60,8 @@ type plain struct{}
 func (*plain) ServeHTTP(http.ResponseWriter, *http.Request) {}
 
 func TestBadConfigNamesTheVariable(t *testing.T) {
-	for name, val := range map[string]string{"TRACE_TRUSTED_PEERS": "10.0.0.0/33", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"} {
+	for name, val := range map[string]string{"TRACE_TRUSTED_PEERS": "10.0.0.0/33", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "jaeger:4318"} {
 		env := map[string]string{name: val, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
 		_, err := Start(context.Background(), "api", func(k string) string { return env[k] })
 		if err == nil || !strings.Contains(err.Error(), name) {
