@@ -181,7 +181,10 @@ async function recentTraces() {
 function summary(t) {
   const start = Math.min(...t.spans.map((s) => s.startTime));
   const end = Math.max(...t.spans.map((s) => s.startTime + s.duration));
-  const rootSpan = t.spans.find((s) => !(s.references ?? []).some((r) => r.refType === "CHILD_OF")) ?? t.spans[0];
+  // The root: the span whose parent is not in the trace (a caller's
+  // traceparent names a parent the store never saw).
+  const ids = new Set(t.spans.map((s) => s.spanID));
+  const rootSpan = t.spans.find((s) => !(s.references ?? []).some((r) => r.refType === "CHILD_OF" && ids.has(r.spanID))) ?? t.spans[0];
   const services = [...new Set(Object.values(t.processes).map((p) => p.serviceName))].sort();
   return { id: t.traceID, start, duration: end - start, spans: t.spans.length, services, root: `${t.processes[rootSpan.processID]?.serviceName}: ${rootSpan.operationName}` };
 }
