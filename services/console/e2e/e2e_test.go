@@ -199,7 +199,9 @@ func TestOneRequestFollowedThroughTheStores(t *testing.T) {
 		}
 		var services []string
 		for _, line := range bytes.Split(bytes.TrimSpace(body), []byte("\n")) {
-			var row struct{ Msg string `json:"_msg"` }
+			var row struct {
+				Msg string `json:"_msg"`
+			}
 			var rec struct {
 				Service string `json:"service"`
 				TraceID string `json:"trace_id"`

@@ -171,7 +171,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	if tel.On() {
 		// Client spans for PostgreSQL, beside the query counter.
 		queryTracer = multitracer.New(queryTracer, otelpgx.NewTracer(
-			otelpgx.WithTracerProvider(tel.ChildTracerProvider()), otelpgx.WithTrimSQLInSpanName()))
+			otelpgx.WithTracerProvider(tel.ChildTracerProvider())))
 	}
 	pool, err := store.NewPool(ctx, cfg.DatabaseURL.Reveal(), queryTracer)
 	if err != nil {
