@@ -62,3 +62,18 @@ func TestTraceIDBesideCorrelationID(t *testing.T) {
 		t.Errorf("an untraced line has a trace_id: %v", second)
 	}
 }
+
+func TestAppendJSONString(t *testing.T) {
+	for in, want := range map[string]string{
+		`plain`:       `"plain"`,
+		"q\"b\\":      `"q\"b\\"`,
+		"tab\tnl\n":   `"tab\tnl\n"`,
+		"\x01\x7f":    `"\u0001\u007f"`,
+		"bad\xffutf8": `"bad\ufffdutf8"`,
+		"é ünïcode ✓": `"é ünïcode ✓"`,
+	} {
+		if got := string(logging.AppendJSONString(nil, in)); got != want {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -9,7 +9,9 @@ import (
 
 // etag is the strong entity tag of an item: its version, which grows with
 // every write.
-func etag(it inventory.Item) string { return `"v` + strconv.FormatInt(it.Version, 10) + `"` }
+func etag(it inventory.Item) string { return versionETag(it.Version) }
+
+func versionETag(version int64) string { return `"v` + strconv.FormatInt(version, 10) + `"` }
 
 // matchesIfMatch reports whether the If-Match header value h allows a
 // write to an item with tag: "*" matches any existing item, otherwise one

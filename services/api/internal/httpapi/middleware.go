@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,47 +13,45 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/docker-examples/stack/platform/correlation"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/api/internal/auth"
 )
 
 // CorrelationHeader carries a request's correlation id in and out.
-const CorrelationHeader = "X-Correlation-ID"
+const CorrelationHeader = correlation.Header
 
-// correlationID echoes a valid incoming X-Correlation-ID (1 to 128
-// printable ASCII characters) or generates one, sets it on the response,
-// and puts it in the request context so every log line carries it.
+// correlationID takes the request's correlation id by the stack's one rule
+// (platform/correlation) or makes one, sets it on the response, and puts it
+// in the request context so every log line carries it.
 func correlationID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(CorrelationHeader)
-		if !validCorrelationID(id) {
-			b := make([]byte, 16)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
-		}
-		c.Response().Header().Set(CorrelationHeader, id)
 		r := c.Request()
+		id := correlation.From(r.Header)
+		c.Response().Header().Set(CorrelationHeader, id)
 		c.SetRequest(r.WithContext(logging.WithCorrelationID(r.Context(), id)))
 		return next(c)
 	}
 }
 
-func validCorrelationID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // apiCSP is the Content-Security-Policy of every response but the docs:
 // the API serves no active content at all.
 const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// securityHeaderValues are the headers of every response, canonical keys.
+var securityHeaderValues = []struct {
+	name  string
+	value []string
+}{
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"Referrer-Policy", []string{"no-referrer"}},
+	{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"}},
+	{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	{"Cross-Origin-Resource-Policy", []string{"same-site"}},
+	{"Content-Security-Policy", []string{apiCSP}},
+}
 
 // securityHeaders sets the security headers before the handler runs, so
 // that errors carry them too. HSTS is sent only when the request came over
@@ -63,13 +59,11 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; for
 func (s *server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-site")
-		h.Set("Content-Security-Policy", apiCSP)
+		// Assigned, not Set: the keys are canonical already and the
+		// values shared (net/http only reads them; Add copies).
+		for _, kv := range securityHeaderValues {
+			h[kv.name] = kv.value
+		}
 		if s.proxies.IsHTTPS(c.Request()) {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}

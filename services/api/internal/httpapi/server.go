@@ -18,8 +18,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/auth"
-	"github.com/docker-examples/stack/services/api/internal/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/health"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
 	"github.com/docker-examples/stack/services/api/internal/metrics"
@@ -129,6 +129,7 @@ type server struct {
 	Deps
 	log     *slog.Logger
 	proxies *forwarded.Resolver
+	json    JSONReader // Items, when it can answer reads as JSON
 }
 
 // New returns the API's HTTP handler.
@@ -149,6 +150,7 @@ func New(d Deps) *echo.Echo {
 		d.EventStream = noEvents{}
 	}
 	s := &server{Deps: d, log: d.Log, proxies: forwarded.New(d.TrustedProxies)}
+	s.json, _ = d.Items.(JSONReader)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

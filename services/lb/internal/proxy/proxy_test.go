@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -380,11 +381,14 @@ func TestNoBackendIs503WithRetryAfter(t *testing.T) {
 	}
 }
 
-func TestAllDeadIs502(t *testing.T) {
+// Backends that refuse connections are an unreachable upstream: 503 with
+// Retry-After, as in the frontend and the api (it was 502 here).
+func TestAllUnreachableIs503(t *testing.T) {
 	h := newHarness(t, harnessOpts{dead: 2})
 	w := h.serve(httptest.NewRequest("GET", "/", nil))
-	if w.Code != 502 {
-		t.Errorf("status = %d, want 502", w.Code)
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), `"type":"https://docker-examples.dev/problems/unavailable"`) {
+		t.Errorf("status %d Retry-After %q body %s, want 503 unavailable with Retry-After", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
 }
 
@@ -425,6 +429,11 @@ func TestForwardedHeaders(t *testing.T) {
 			map[string]string{"X-Forwarded-For": "198.51.100.9, 10.1.2.3", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.test", "X-Real-Ip": "198.51.100.9"}},
 		{"no header from a trusted proxy", "10.1.2.3:5555", http.Header{},
 			map[string]string{"X-Forwarded-For": "10.1.2.3", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "example.test", "X-Real-Ip": "10.1.2.3"}},
+		// The api's rule, now the lb's too: a hop may carry a port (the lb
+		// stopped there and took the proxy for the client).
+		{"a hop with a port", "10.1.2.3:5555",
+			http.Header{"X-Forwarded-For": {"198.51.100.9:40000, [2001:db8::7]:443"}},
+			map[string]string{"X-Real-Ip": "2001:db8::7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -576,6 +585,78 @@ func TestServerSentEventsAreFlushedAtOnce(t *testing.T) {
 	}
 	if string(rest) != "data: first\n\ndata: second\n\n" {
 		t.Errorf("rest = %q", rest)
+	}
+}
+
+// A body without a length that the backend sends at once (chunked, the
+// last chunk included) leaves with a Content-Length, whole; a large one
+// arrives whole and in order too.
+func TestUnsizedBodiesArriveWhole(t *testing.T) {
+	h := newHarness(t, harnessOpts{n: 1})
+	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		var b strings.Builder
+		b.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+		for i := 0; i < n; i += 1000 {
+			m := min(1000, n-i)
+			fmt.Fprintf(&b, "%x\r\n%s\r\n", m, strings.Repeat(string(rune('a'+i/1000%26)), m))
+		}
+		b.WriteString("0\r\n\r\n")
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = io.WriteString(conn, b.String()) // one write: all of it at once
+	})
+	srv := h.server()
+	for _, n := range []int{0, 1000, 20000, 300 << 10} {
+		resp, err := http.Get(srv.URL + "/api/x?n=" + strconv.Itoa(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || len(b) != n {
+			t.Fatalf("n=%d: read %d bytes, %v", n, len(b), err)
+		}
+		if n <= 20000 && resp.ContentLength != int64(n) {
+			t.Errorf("n=%d: Content-Length %d, want %d (the whole body came at once)", n, resp.ContentLength, n)
+		}
+		for i := 0; i < n; i += 1000 {
+			if b[i] != byte('a'+i/1000%26) {
+				t.Fatalf("n=%d: byte %d = %q: the body is out of order", n, i, b[i])
+			}
+		}
+	}
+}
+
+// A body without a length that comes slowly (not an event stream) is
+// passed on as it comes, not held until it ends.
+func TestSlowUnsizedBodyFlows(t *testing.T) {
+	h := newHarness(t, harnessOpts{n: 1})
+	release := make(chan struct{})
+	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		fmt.Fprint(w, "{\"n\":1}\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "{\"n\":2}\n")
+	})
+	srv := h.server()
+	resp, err := http.Get(srv.URL + "/api/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "{\"n\":1}\n" {
+		t.Fatalf("first line = %q, %v: held back until the body ended", line, err)
+	}
+	close(release)
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "{\"n\":2}\n" {
+		t.Errorf("rest = %q, %v", rest, err)
 	}
 }
 
