@@ -24,7 +24,7 @@ LB_HTTP_PORT ?= 80
 LB_HTTPS_PORT ?= 443
 export FRONTEND_PORT API_PORT LB_HTTP_PORT LB_HTTPS_PORT
 
-.PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down \
+.PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down push swarm-lab \
 	observability-images observability observability-down e2e-observability \
 	test lint e2e e2e-cluster resilience-cluster resilience-swarm bench-api bench-lb bench-e2e bench-frontend clean
 
@@ -79,6 +79,14 @@ swarm-up: secrets images ## Deploy the swarm stack (initialises a one-node swarm
 
 swarm-down: ## Remove the swarm stack
 	bash scripts/swarm.sh down
+
+push: images ## Build, tag and push every image of the stack to REGISTRY (e.g. REGISTRY=ghcr.io/org make push)
+	bash scripts/push.sh
+
+# SWARM_LAB_FAULTS picks the faults (all: every one; the three-manager one
+# on a second lab); scripts/swarm-lab.sh up|deploy|check|fault|down runs a step.
+swarm-lab: secrets images ## Three-node Docker-in-Docker swarm: own registry, stack deployed, faults under load, removed
+	bash scripts/swarm-lab.sh run
 
 test: ## Run every module's tests with -race (PostgreSQL and Redis via testcontainers or TEST_*_URL)
 	bash scripts/test.sh
