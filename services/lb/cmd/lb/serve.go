@@ -50,21 +50,53 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	defer func() { stopLoops(); wg.Wait() }()
 	goLoop := func(f func(context.Context)) { wg.Add(1); go func() { defer wg.Done(); f(loops) }() }
 
+	pools := newPools(ctx, cfg, m, streams, log, goLoop)
+	var routes []proxy.Route
+	for _, r := range cfg.Routes {
+		routes = append(routes, proxy.Route{Path: r.Path, Handler: pools.handlers[r.Pool]})
+	}
+	own := &proxy.Health{}
+	edge := proxy.NewEdge(proxy.NewRouter(routes, own), proxy.EdgeOptions{
+		InstanceName: cfg.InstanceName, Trusted: cfg.TrustedProxies, MaxInFlight: cfg.Limits.MaxInFlight,
+		QueueSize: cfg.Limits.QueueSize, QueueTimeout: cfg.Limits.QueueTimeout, AccessLog: accessLog,
+	}, m)
+	if accessLog != nil {
+		goLoop(accessLog.Run)
+	}
+	state := admin.State{Instance: cfg.InstanceName, Pools: pools.pools, Policies: pools.policies, InFlight: edge.InFlight, Streams: streams.Len}
+	m.Register(admin.NewCollector(state))
+
+	servers, err := newListeners(cfg, edge, own, streams, admin.Handler(state, m.Registry), log)
+	if err != nil {
+		return err
+	}
+	return serveAll(ctx, servers, log)
+}
+
+// pools are the backend pools of the config, each behind its forwarder.
+type pools struct {
+	handlers map[string]http.Handler // by pool name
+	pools    []*balancer.Pool
+	policies map[string]string // by pool name, for /status
+}
+
+// newPools builds a pool and a forwarder for each configured pool, and
+// starts its discovery and health loops with goLoop; each pool has its
+// first DNS answer when newPools returns.
+func newPools(ctx context.Context, cfg config.Config, m *metrics.Metrics, streams *proxy.Streams, log *slog.Logger,
+	goLoop func(func(context.Context))) pools {
 	ejector := balancer.Ejector{After: cfg.Health.EjectAfter, Base: cfg.Health.EjectBase, Max: cfg.Health.EjectMax}
 	popts := proxy.Options{
 		Attempts: cfg.Retry.Attempts, BufferBytes: cfg.Retry.BufferBytes, UpstreamTimeout: cfg.UpstreamTimeout,
 		Trusted: cfg.TrustedProxies, Ejector: ejector, BudgetRatio: cfg.Retry.BudgetRatio, BudgetMin: cfg.Retry.BudgetMin,
 		QueueTimeout: cfg.Limits.QueueTimeout, QueueSize: cfg.Limits.QueueSize,
 	}
-	handlers := map[string]http.Handler{}
-	var pools []*balancer.Pool
-	policies := map[string]string{}
+	ps := pools{handlers: map[string]http.Handler{}, policies: map[string]string{}}
 	for _, pc := range cfg.Pools {
 		pool := balancer.NewPool(pc.Name, pc.Policy, int64(cfg.Limits.MaxInFlightPerBackend), cfg.Health.SlowStart)
-		fwd := proxy.NewForwarder(pool, popts, m, streams, log)
-		handlers[pc.Name] = fwd
-		pools = append(pools, pool)
-		policies[pc.Name] = pc.Policy.String()
+		ps.handlers[pc.Name] = proxy.NewForwarder(pool, popts, m, streams, log)
+		ps.pools = append(ps.pools, pool)
+		ps.policies[pc.Name] = pc.Policy.String()
 		pm := m.Pool(pc.Name)
 		w := &discovery.Watcher{
 			Pool: pc.Name, Upstreams: pc.Upstreams, Allowed: cfg.UpstreamCIDRs, Resolver: resolver,
@@ -83,21 +115,23 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		}
 		goLoop(chk.Run)
 	}
-	var routes []proxy.Route
-	for _, r := range cfg.Routes {
-		routes = append(routes, proxy.Route{Path: r.Path, Handler: handlers[r.Pool]})
-	}
-	own := &proxy.Health{}
-	edge := proxy.NewEdge(proxy.NewRouter(routes, own), proxy.EdgeOptions{
-		InstanceName: cfg.InstanceName, Trusted: cfg.TrustedProxies, MaxInFlight: cfg.Limits.MaxInFlight,
-		QueueSize: cfg.Limits.QueueSize, QueueTimeout: cfg.Limits.QueueTimeout, AccessLog: accessLog,
-	}, m)
-	if accessLog != nil {
-		goLoop(accessLog.Run)
-	}
-	state := admin.State{Instance: cfg.InstanceName, Pools: pools, Policies: policies, InFlight: edge.InFlight, Streams: streams.Len}
-	m.Register(admin.NewCollector(state))
+	return ps
+}
 
+// listener is one server of the lb.
+type listener struct {
+	name string
+	addr string
+	h    http.Handler
+	tls  *tls.Config
+	opts serve.Options
+}
+
+// newListeners is the lb's servers: https (unless HTTPS_PORT is 0), http
+// (a redirect to https with REDIRECT_HTTPS) and admin (unless ADMIN_PORT
+// is 0).
+func newListeners(cfg config.Config, edge http.Handler, own *proxy.Health, streams *proxy.Streams, adminHandler http.Handler,
+	log *slog.Logger) ([]listener, error) {
 	opts := serve.Options{
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute,
@@ -108,34 +142,30 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		OnDrain:           own.Drain,
 		OnShutdown:        streams.CloseAll,
 	}
-
-	type server struct {
-		name string
-		addr string
-		h    http.Handler
-		tls  *tls.Config
-		opts serve.Options
-	}
-	var servers []server
-	plain := http.Handler(edge)
+	var servers []listener
+	plain := edge
 	if cfg.HTTPSPort != 0 {
 		tc, err := tlsConfig(cfg, log)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		servers = append(servers, server{"https", cfg.HTTPSAddr(), edge, tc, opts})
+		servers = append(servers, listener{"https", cfg.HTTPSAddr(), edge, tc, opts})
 		if cfg.TLS.RedirectHTTP {
 			plain = redirect(own, cfg.HTTPSPort)
 		}
 	}
-	servers = append(servers, server{"http", cfg.Addr(), plain, nil, opts})
+	servers = append(servers, listener{"http", cfg.Addr(), plain, nil, opts})
 	if cfg.AdminPort != 0 {
 		aopts := serve.Options{DrainDelay: cfg.GracePeriod, ShutdownTimeout: 5 * time.Second}
-		servers = append(servers, server{"admin", cfg.AdminAddr(), admin.Handler(state, m.Registry), nil, aopts})
+		servers = append(servers, listener{"admin", cfg.AdminAddr(), adminHandler, nil, aopts})
 	}
+	return servers, nil
+}
 
-	// Listen on everything before serving anything: a port in use stops
-	// the lb at once.
+// serveAll listens on every address before serving any (a port in use
+// stops the lb at once), then serves each until ctx ends or one fails,
+// which stops the others.
+func serveAll(ctx context.Context, servers []listener, log *slog.Logger) error {
 	lns := make([]net.Listener, len(servers))
 	for i, s := range servers {
 		ln, err := serve.Listen(ctx, s.addr)
