@@ -42,7 +42,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	switch cmd {
 	case "serve":
-		return runServe(ctx, cfg, stdout)
+		return runServe(ctx, cfg, getenv, stdout)
 	case "migrate":
 		return runMigrate(ctx, cfg, args[1:], stdout)
 	case "keys":

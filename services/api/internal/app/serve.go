@@ -3,20 +3,26 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/auth/keys"
 	"github.com/docker-examples/stack/services/api/internal/cache"
@@ -36,10 +42,23 @@ import (
 // AUTO_MIGRATE), the PostgreSQL pool, the Redis client, what is built on
 // them (auth, limits, events, replicas), the handler; it serves until ctx
 // ends, drains, and closes everything in reverse order.
-func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+func runServe(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) error {
 	log := logging.New(stdout, "api", cfg.LogLevel)
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "instance_id", cfg.InstanceID)
 	startedAt := time.Now()
+	tel, err := telemetry.Start(ctx, "api", getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Spans of the last requests are flushed after the server stopped.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "error", err.Error())
+		}
+	}()
+	log.Info("tracing", "on", tel.On())
 
 	// Without AUTO_MIGRATE, serve does not wait for PostgreSQL: the pool
 	// connects lazily and /ready answers 503 until the database is up.
@@ -49,7 +68,12 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		}
 	}
 	m := metrics.New()
-	pool, err := store.NewPool(ctx, cfg.DatabaseURL.Reveal(), m.QueryTracer())
+	var queryTracer pgx.QueryTracer = m.QueryTracer()
+	if tel.On() {
+		// Client spans for PostgreSQL, beside the query counter.
+		queryTracer = multitracer.New(queryTracer, otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.ChildTracerProvider())))
+	}
+	pool, err := store.NewPool(ctx, cfg.DatabaseURL.Reveal(), queryTracer)
 	if err != nil {
 		return err
 	}
@@ -62,6 +86,14 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	defer rdb.Close() // closed before the pool: reverse order of opening
+	if tel.On() {
+		// Client spans for Redis, without the commands' arguments: keys
+		// name sessions and values hold them.
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tel.ChildTracerProvider()),
+			redisotel.WithDBStatement(false)); err != nil {
+			return fmt.Errorf("redis tracing: %w", err)
+		}
+	}
 	itemCache, err := cache.New(rdb, cache.Options{Log: log, Registerer: m.Registerer()})
 	if err != nil {
 		return err
@@ -140,7 +172,8 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve.Serve(ctx, ln, h, log, serve.Options{
+	// Server spans, named by route template in httpapi's observe.
+	return serve.Serve(ctx, ln, tel.Handler(h, nil), log, serve.Options{
 		DrainDelay: cfg.ShutdownDrain,
 		OnDrain: func() {
 			checker.Drain()

@@ -17,6 +17,7 @@ import (
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/lb/internal/admin"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/config"
@@ -33,9 +34,22 @@ var resolver discovery.Resolver = &net.Resolver{PreferGo: true}
 // runServe owns the lb's lifecycle: pools, discovery and health loops,
 // the handler, the listeners; on ctx's end it fails /health, keeps
 // serving for the grace period, ends streams politely and drains.
-func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+func runServe(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) error {
 	log := logging.New(stdout, "lb", cfg.LogLevel)
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "instance", cfg.InstanceName)
+	tel, err := telemetry.Start(ctx, "lb", getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Spans of the last requests are flushed after the server stopped.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "error", err.Error())
+		}
+	}()
+	log.Info("tracing", "on", tel.On())
 
 	m := metrics.New()
 	streams := proxy.NewStreams()
@@ -51,6 +65,15 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	goLoop := func(f func(context.Context)) { wg.Add(1); go func() { defer wg.Done(); f(loops) }() }
 
 	pools := newPools(ctx, cfg, m, streams, log, goLoop)
+	if tel.On() {
+		// Each server span is named after the pool the request went to.
+		for name, fwd := range pools.handlers {
+			pools.handlers[name] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				telemetry.SetRoute(r.Context(), r.Method, name)
+				fwd.ServeHTTP(w, r)
+			})
+		}
+	}
 	var routes []proxy.Route
 	for _, r := range cfg.Routes {
 		routes = append(routes, proxy.Route{Path: r.Path, Handler: pools.handlers[r.Pool]})
@@ -66,7 +89,10 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	state := admin.State{Instance: cfg.InstanceName, Pools: pools.pools, Policies: pools.policies, InFlight: edge.InFlight, Streams: streams.Len}
 	m.Register(admin.NewCollector(state))
 
-	servers, err := newListeners(cfg, edge, own, streams, admin.Handler(state, m.Registry), log)
+	// A server span per request (the access log line carries its
+	// trace_id), whose traceparent the backends receive; an untrusted
+	// client's traceparent is dropped.
+	servers, err := newListeners(cfg, tel.ProxyHandler(edge, nil), own, streams, admin.Handler(state, m.Registry), log)
 	if err != nil {
 		return err
 	}
