@@ -27,6 +27,12 @@ type Item struct {
 	// Version starts at 1 and grows by one with every write; ETags are
 	// derived from it.
 	Version int64 `json:"version"`
+
+	// Enrichment, filled by the background checks (nil or empty until
+	// the first check is stored). Clients never send these.
+	Registry *RegistryFacts `json:"registry,omitempty"`
+	GitHub   *GitHubFacts   `json:"github,omitempty"`
+	Links    []LinkResult   `json:"links,omitempty"`
 }
 
 // Input is what a client sends to create or replace an item. Fields that
