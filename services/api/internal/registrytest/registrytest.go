@@ -26,7 +26,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
-	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"      // htpasswd access controller
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"           // htpasswd access controller
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory" // in-memory storage
 )
 
