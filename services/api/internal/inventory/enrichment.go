@@ -1,6 +1,21 @@
 package inventory
 
-import "time"
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+// IsGitHubURL reports whether u is a repository URL on github.com, the
+// sources GitHub facts are looked up for.
+func IsGitHubURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || (p.Host != "github.com" && p.Host != "www.github.com") {
+		return false
+	}
+	parts := strings.Split(strings.Trim(p.Path, "/"), "/")
+	return len(parts) >= 2 && parts[0] != "" && parts[1] != ""
+}
 
 // Source states of enrichment (ARCHITECTURE.md "Enrichment").
 const (
