@@ -198,6 +198,14 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
 	})
 
+	itemEvents := events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)}
+	cachedItems := cache.NewItems(st, itemCache)
+	worker, err := newWorker(cfg, log)
+	if err != nil {
+		return err
+	}
+	worker.Store, worker.Events, worker.Invalidate = st, itemEvents, cachedItems.Invalidate
+
 	broker := events.NewBroker(rdb, events.Options{Log: log})
 	registry := replicas.New(rdb, replicas.Replica{
 		InstanceID: cfg.InstanceID, Version: buildinfo.Version, StartedAt: startedAt.UTC(),
@@ -208,6 +216,9 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	var background sync.WaitGroup
 	background.Go(func() { _ = broker.Run(bgCtx) })
 	background.Go(func() { _ = registry.Run(bgCtx) })
+	if !cfg.Enrich.Disabled {
+		background.Go(func() { _ = worker.Run(bgCtx) })
+	}
 	defer background.Wait()
 	defer stopBackground()
 
@@ -217,14 +228,15 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	)
 	h := httpapi.New(httpapi.Deps{
 		Log:              log,
-		Items:            cache.NewItems(st, itemCache),
+		Items:            cachedItems,
+		Refresher:        st,
 		Health:           checker,
 		Metrics:          m,
 		Auth:             authn,
 		ReadsRequireAuth: cfg.ReadsRequireAuth,
 		Sessions:         sessions,
 		EventStream:      broker,
-		Events:           events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)},
+		Events:           itemEvents,
 		Replicas:         replicaLister{registry},
 		InstanceID:       cfg.InstanceID,
 		StartedAt:        startedAt,

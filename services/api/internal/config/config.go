@@ -65,6 +65,9 @@ type Config struct {
 	// (default 30m) or SESSION_ABSOLUTE_TIMEOUT after login (default 12h).
 	SessionIdleTimeout     time.Duration
 	SessionAbsoluteTimeout time.Duration
+
+	// Enrich configures the registry, GitHub and link checks (enrich.go).
+	Enrich Enrich
 }
 
 // Addr is the listen address.
@@ -116,6 +119,10 @@ func Load(getenv func(string) string) (Config, error) {
 		fail(err)
 	}
 	c.AdminPassword = secret.New(pw)
+
+	var enrichErrs []error
+	c.Enrich, enrichErrs = loadEnrich(getenv)
+	errs = append(errs, enrichErrs...)
 
 	c.InstanceID = getenv("INSTANCE_ID")
 	if c.InstanceID == "" {
