@@ -230,6 +230,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		Log:              log,
 		Items:            cachedItems,
 		Refresher:        st,
+		Importer:         importer{st, cachedItems},
 		Health:           checker,
 		Metrics:          m,
 		Auth:             authn,

@@ -71,6 +71,7 @@ var titles = map[string]string{
 	"method-not-allowed":     "Method not allowed",
 	"internal":               "Internal server error",
 	"unavailable":            "Service unavailable",
+	"invalid-compose":        "The compose file is not valid",
 	"idempotency-mismatch":   "Idempotency key reused with a different request",
 }
 

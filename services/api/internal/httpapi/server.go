@@ -102,6 +102,8 @@ type Deps struct {
 	Sessions Sessions
 	// EventStream serves GET /api/events. Nil answers 503.
 	EventStream EventStream
+	// Importer serves POST /api/import/compose. Nil answers 503.
+	Importer Importer
 	// Refresher serves POST /api/inventory/{id}/refresh. Nil answers 503.
 	Refresher Refresher
 	// Events is told about writes. Nil publishes nothing.
