@@ -1,13 +1,18 @@
 // Package e2e_test drives the UI in headless Chromium (Debian's chromium,
-// through chromedp) against a running frontend:
+// through chromedp) against the real api.
+//
+// With E2E_FRONTEND_URL (and E2E_ADMIN_PASSWORD) the tests use a running
+// stack:
 //
 //	E2E_FRONTEND_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=... go test ./e2e
 //
-// Without E2E_FRONTEND_URL the tests skip, unless E2E_FRONTEND_FAKE_API=1,
-// which starts the frontend in-process in front of an in-memory fake of the
-// API (for working on the UI without the stack). Screenshots go to
-// E2E_SCREENSHOT_DIR (default: a temporary directory, logged). The browser is
-// E2E_CHROMIUM, default /usr/bin/chromium.
+// Without it, each test gets a stack of its own in this process: the api's
+// own run function (services/api/apitest) on a fresh PostgreSQL and Redis
+// database, and the frontend's server in front of it, both on loopback.
+// Those tests skip when no PostgreSQL or Redis can be had (see apitest) or no
+// Chromium is installed, except under CI=true, where they fail. Screenshots
+// go to E2E_SCREENSHOT_DIR (default: a temporary directory, logged). The
+// browser is E2E_CHROMIUM, default /usr/bin/chromium.
 package e2e_test
 
 import (
@@ -20,7 +25,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,43 +36,58 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/docker-examples/stack/services/api/apitest"
 	"github.com/docker-examples/stack/services/frontend/internal/assets"
-	"github.com/docker-examples/stack/services/frontend/internal/fakeapi"
 	"github.com/docker-examples/stack/services/frontend/internal/site"
 	"github.com/docker-examples/stack/services/frontend/internal/web"
 )
+
+// inProcessPassword is the admin password of an in-process stack.
+const inProcessPassword = "e2e-password"
 
 // stack is what the tests run against.
 var stack struct {
 	base, password, shots string
 	skip                  string
 	browser               context.Context // a started browser; tests open contexts in it
+
+	// In-process mode: the UI, built once, and the test the current
+	// in-process stack belongs to.
+	ui    *assets.Set
+	owner testing.TB
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	code := run(m)
+	apitest.Stop()
+	os.Exit(code)
 }
 
 func run(m *testing.M) int {
 	stack.base = strings.TrimRight(os.Getenv("E2E_FRONTEND_URL"), "/")
 	stack.password = os.Getenv("E2E_ADMIN_PASSWORD")
+	exec := os.Getenv("E2E_CHROMIUM")
+	if exec == "" {
+		exec = "/usr/bin/chromium"
+	}
 	switch {
-	case stack.base != "":
-		if stack.password == "" {
-			stack.skip = "E2E_ADMIN_PASSWORD is not set"
-		}
-	case os.Getenv("E2E_FRONTEND_FAKE_API") == "1":
-		stop, err := startInProcess()
+	case stack.base != "" && stack.password == "":
+		stack.skip = "E2E_ADMIN_PASSWORD is not set"
+	case stack.base == "":
+		ui, err := assets.Build(web.FS())
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
 		}
-		defer stop()
-	default:
-		stack.skip = "E2E_FRONTEND_URL is not set (or set E2E_FRONTEND_FAKE_API=1 for a fake API)"
+		stack.ui, stack.password = ui, inProcessPassword
+	}
+	if stack.skip == "" {
+		if _, err := os.Stat(exec); err != nil {
+			stack.skip = fmt.Sprintf("no Chromium at %s (apt-get install chromium, or set E2E_CHROMIUM): %v", exec, err)
+		}
 	}
 	if stack.skip != "" {
-		if os.Getenv("CI") == "true" && os.Getenv("E2E_FRONTEND_URL") != "" {
+		if os.Getenv("CI") == "true" {
 			fmt.Fprintln(os.Stderr, "e2e:", stack.skip)
 			return 1
 		}
@@ -90,10 +109,6 @@ func run(m *testing.M) int {
 	}
 	fmt.Fprintln(os.Stderr, "e2e: screenshots in", stack.shots)
 
-	exec := os.Getenv("E2E_CHROMIUM")
-	if exec == "" {
-		exec = "/usr/bin/chromium"
-	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exec),
 		chromedp.NoSandbox,
@@ -116,33 +131,44 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// startInProcess serves the frontend in front of the fake API on loopback.
-func startInProcess() (func(), error) {
-	api := httptest.NewServer(fakeapi.New("admin", "e2e-password"))
-	u, _ := url.Parse(api.URL)
-	ui, err := assets.Build(web.FS())
+// startInProcess serves, for t, the real api on fresh databases and the
+// frontend's own server (as deployed) in front of it, both on loopback, and
+// points stack.base at the frontend. Both stop when t ends.
+func startInProcess(t testing.TB) {
+	t.Helper()
+	// The tests sign in many times a minute from one address.
+	apiBase := apitest.Start(t, inProcessPassword, map[string]string{"RATE_LIMIT_LOGIN": "600/m"})
+	u, err := url.Parse(apiBase)
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	s, err := site.New(site.Config{UI: ui, APIURL: u, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	s, err := site.New(site.Config{UI: stack.ui, APIURL: u, Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	// The frontend's own server, as deployed.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
 	fe := s.Server()
 	go func() { _ = fe.Serve(ln) }()
-	stack.base, stack.password = "http://"+ln.Addr().String(), "e2e-password"
-	return func() { s.Shutdown(); _ = fe.Server.Shutdown(); api.Close() }, nil
+	stack.base, stack.owner = "http://"+ln.Addr().String(), t
+	t.Cleanup(func() {
+		s.Shutdown()
+		_ = fe.Server.Shutdown()
+		stack.base, stack.owner = "", nil
+	})
 }
 
+// requireStack skips t when there is nothing to test against, and starts
+// t's in-process stack on first use.
 func requireStack(t *testing.T) {
 	t.Helper()
 	if stack.skip != "" {
 		t.Skip(stack.skip)
+	}
+	if stack.ui != nil && stack.owner != t {
+		startInProcess(t)
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package app
 
 // The enrichment and import routes as main wires them: real PostgreSQL and
 // Redis, a real OCI registry (distribution, in process), a fake GitHub

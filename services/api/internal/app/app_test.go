@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"testing"
@@ -9,5 +9,5 @@ import (
 // TestRun checks what every service of the stack promises: /health, a
 // clean stop, config errors that name the variable, the healthcheck.
 func TestRun(t *testing.T) {
-	servetest.TestRun(t, run, map[string]string{"PORT": "0", "SHUTDOWN_DRAIN": "0s"})
+	servetest.TestRun(t, Run, map[string]string{"PORT": "0", "SHUTDOWN_DRAIN": "0s"})
 }

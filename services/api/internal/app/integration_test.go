@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ func TestMigrateUpStatusDown(t *testing.T) {
 	ctx := context.Background()
 	status := func() string {
 		var out bytes.Buffer
-		if err := run(ctx, []string{"migrate", "status"}, getenv, &out); err != nil {
+		if err := Run(ctx, []string{"migrate", "status"}, getenv, &out); err != nil {
 			t.Fatalf("migrate status: %v", err)
 		}
 		return out.String()
@@ -56,7 +56,7 @@ func TestMigrateUpStatusDown(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
-		wg.Go(func() { errs[i] = run(ctx, []string{"migrate", "up"}, getenv, io.Discard) })
+		wg.Go(func() { errs[i] = Run(ctx, []string{"migrate", "up"}, getenv, io.Discard) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -67,13 +67,13 @@ func TestMigrateUpStatusDown(t *testing.T) {
 	if s := status(); !strings.Contains(s, "applied") || strings.Contains(s, "pending") {
 		t.Fatalf("status after up:\n%s\nwant all applied", s)
 	}
-	if err := run(ctx, []string{"migrate", "down"}, getenv, io.Discard); err != nil {
+	if err := Run(ctx, []string{"migrate", "down"}, getenv, io.Discard); err != nil {
 		t.Fatalf("migrate down: %v", err)
 	}
 	if s := status(); !strings.Contains(s, "pending") {
 		t.Fatalf("status after down:\n%s\nwant pending", s)
 	}
-	if err := run(ctx, []string{"migrate", "sideways"}, getenv, io.Discard); err == nil {
+	if err := Run(ctx, []string{"migrate", "sideways"}, getenv, io.Discard); err == nil {
 		t.Error("migrate sideways succeeded")
 	}
 }
@@ -88,7 +88,7 @@ func TestServeWithDatabaseAndGracefulDrain(t *testing.T) {
 		"API_KEYS_FILE": keys, "AUTO_MIGRATE": "true", "SHUTDOWN_DRAIN": "3s", "INSTANCE_ID": "api-it",
 		"ENRICH": "off", // its items name Docker Hub images: nothing leaves the machine
 	}
-	base, done, cancel := servetest.Start(t, run, env)
+	base, done, cancel := servetest.Start(t, Run, env)
 	defer cancel()
 
 	ready := func() int {

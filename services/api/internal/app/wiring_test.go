@@ -1,4 +1,4 @@
-package main
+package app
 
 // Tests of the whole service as main wires it: real PostgreSQL and Redis,
 // real HTTP, one or two instances started with run on port 0. They show
@@ -51,7 +51,7 @@ func instance(t *testing.T, id, dbURL, redisURL string, extra map[string]string)
 	for k, v := range extra {
 		env[k] = v
 	}
-	base, done, cancel := servetest.Start(t, run, env)
+	base, done, cancel := servetest.Start(t, Run, env)
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -699,7 +699,7 @@ func TestKeysCommandAndDatabaseKeys(t *testing.T) {
 	db := pgtest.URL(t)
 	getenv := func(k string) string { return map[string]string{"DATABASE_URL": db}[k] }
 	var out strings.Builder
-	if err := run(context.Background(), []string{"keys", "create", "ci"}, getenv, &out); err != nil {
+	if err := Run(context.Background(), []string{"keys", "create", "ci"}, getenv, &out); err != nil {
 		t.Fatalf("keys create: %v", err)
 	}
 	secret := strings.SplitN(out.String(), "\n", 2)[0]
@@ -712,7 +712,7 @@ func TestKeysCommandAndDatabaseKeys(t *testing.T) {
 		t.Fatalf("write with a created key = %d, want 201", got)
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"keys", "list"}, getenv, &out); err != nil || !strings.Contains(out.String(), "ci") ||
+	if err := Run(context.Background(), []string{"keys", "list"}, getenv, &out); err != nil || !strings.Contains(out.String(), "ci") ||
 		strings.Contains(out.String(), secret) {
 		t.Fatalf("keys list = %v:\n%s\nwant the key's name and never its secret", err, out.String())
 	}
@@ -722,13 +722,13 @@ func TestKeysCommandAndDatabaseKeys(t *testing.T) {
 			id = f
 		}
 	}
-	if err := run(context.Background(), []string{"keys", "revoke", id}, getenv, io.Discard); err != nil {
+	if err := Run(context.Background(), []string{"keys", "revoke", id}, getenv, io.Discard); err != nil {
 		t.Fatalf("keys revoke %q: %v", id, err)
 	}
 	if got := post("after-revoke"); got != 401 {
 		t.Errorf("write with a revoked key = %d, want 401", got)
 	}
-	if err := run(context.Background(), []string{"keys", "frobnicate"}, getenv, io.Discard); err == nil {
+	if err := Run(context.Background(), []string{"keys", "frobnicate"}, getenv, io.Discard); err == nil {
 		t.Error("keys frobnicate succeeded")
 	}
 }
