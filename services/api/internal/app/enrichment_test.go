@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/registrytest"
 )
 
-func enrichedInstance(t *testing.T) (base, docs string, reg *registrytest.Registry) {
+func enrichedInstance(t *testing.T) (base, docs string, reg *registrytest.Registry, env map[string]string) {
 	t.Helper()
 	reg = registrytest.Start(t, registrytest.Options{})
 	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,15 +49,16 @@ func enrichedInstance(t *testing.T) (base, docs string, reg *registrytest.Regist
 		}
 	}))
 	t.Cleanup(links.Close)
-	base = instance(t, "api-enrich", pgtest.URL(t), redistest.URL(t), map[string]string{
+	env = map[string]string{"DATABASE_URL": pgtest.URL(t), "REDIS_URL": redistest.URL(t)}
+	base = instance(t, "api-enrich", env["DATABASE_URL"], env["REDIS_URL"], map[string]string{
 		"ENRICH": "on", "REGISTRY_INSECURE": reg.Host, "GITHUB_API_URL": gh.URL,
 		"LINK_CHECK_ALLOW": "127.0.0.1/32",
 	})
-	return base, links.URL, reg
+	return base, links.URL, reg, env
 }
 
 func TestEnrichmentAndImportThroughTheAPI(t *testing.T) {
-	base, docs, reg := enrichedInstance(t)
+	base, docs, reg, env := enrichedInstance(t)
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	reg.Push(t, "acme/app:1.2", registrytest.Image(t, t0))
 	reg.Push(t, "acme/app:1.3", registrytest.Image(t, t0))
@@ -165,6 +167,30 @@ func TestEnrichmentAndImportThroughTheAPI(t *testing.T) {
 	}
 	if a := yaml("", strings.Repeat("#", 1<<20+1)); a.status != http.StatusRequestEntityTooLarge {
 		t.Errorf("a 1 MiB + 1 file = %d", a.status)
+	}
+
+	// The same from the command line: TAG back to its default 1.3.
+	file := t.TempDir() + "/compose.yaml"
+	if err := os.WriteFile(file, []byte(compose), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string { return env[k] }
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"import", "compose", "--dry-run", file}, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "web      updated") || !strings.Contains(out.String(), "dry run") {
+		t.Errorf("api import compose --dry-run printed:\n%s", out.String())
+	}
+	out.Reset()
+	if err := Run(context.Background(), []string{"import", "compose", "--var", "TAG=1.2", file}, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "web      unchanged") {
+		t.Errorf("api import compose printed:\n%s", out.String())
+	}
+	if err := Run(context.Background(), []string{"import", "compose", "/nonexistent.yaml"}, getenv, &out); err == nil {
+		t.Error("a missing file was accepted")
 	}
 }
 

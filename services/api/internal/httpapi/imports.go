@@ -32,21 +32,10 @@ type importRequest struct {
 	Project   string            `json:"project"`
 }
 
-// importChange is one service's line in the answer.
-type importChange struct {
-	Service string `json:"service"`
-	Image   string `json:"image,omitempty"`
-	Name    string `json:"name,omitempty"`
-	// Action: created, updated, unchanged, or skipped (no image).
-	Action string `json:"action"`
-	ItemID string `json:"item_id,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
 type importResult struct {
-	Project string         `json:"project"`
-	DryRun  bool           `json:"dry_run"`
-	Changes []importChange `json:"changes"`
+	Project string                 `json:"project"`
+	DryRun  bool                   `json:"dry_run"`
+	Changes []composeimport.Change `json:"changes"`
 }
 
 var yamlTypes = []string{"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}
@@ -103,42 +92,12 @@ func (s *server) importCompose(c echo.Context) error {
 		return err
 	}
 
-	res := importResult{Project: p.Name, DryRun: dryRun, Changes: []importChange{}}
-	var items []inventory.Item
-	var idx []int // position in Changes of each item
-	var verr inventory.ValidationError
-	for _, svc := range p.Services {
-		ch := importChange{Service: svc.Name, Image: svc.Image}
-		if svc.Image == "" {
-			ch.Action, ch.Reason = "skipped", "the service has build: and no image: there is no image to inventory"
-			res.Changes = append(res.Changes, ch)
-			continue
-		}
-		in := inventory.Input{
-			Name:        p.Name + "-" + svc.Name,
-			Image:       svc.Image,
-			Description: fmt.Sprintf("service %s of compose project %s", svc.Name, p.Name),
-			Labels:      []string{"project:" + p.Name, "service:" + svc.Name},
-		}
-		it, err := in.Normalize()
-		var ve *inventory.ValidationError
-		if errors.As(err, &ve) {
-			for _, e := range ve.Errors {
-				verr.Errors = append(verr.Errors, inventory.FieldError{Field: "services." + svc.Name + "." + e.Field, Message: e.Message})
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		ch.Name = it.Name
-		idx = append(idx, len(res.Changes))
-		res.Changes = append(res.Changes, ch)
-		items = append(items, it)
+	plan, err := composeimport.MakePlan(p)
+	if err != nil {
+		return err
 	}
-	if len(verr.Errors) > 0 {
-		return &verr
-	}
+	res := importResult{Project: p.Name, DryRun: dryRun, Changes: plan.Changes}
+	items, idx := plan.Items, plan.Index
 	out, err := s.Importer.ApplyImport(r.Context(), items, dryRun)
 	if err != nil {
 		return err
