@@ -86,7 +86,9 @@ func BenchmarkCheck100Items(b *testing.B) {
 		b.ResetTimer()
 		start := time.Now()
 		go func() { done <- w.Run(ctx) }()
-		waitAll(b, st, ids, func(it inventory.Item) bool { return it.Registry.State == inventory.StateOK && it.GitHub.State == inventory.StateOK })
+		waitAll(b, st, ids, func(it inventory.Item) bool {
+			return it.Registry.State == inventory.StateOK && it.GitHub.State == inventory.StateOK
+		})
 		first := time.Since(start)
 		r1, g1 := rc.Requests(), ghHits.Load()
 
