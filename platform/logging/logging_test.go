@@ -35,3 +35,18 @@ func TestParseLevel(t *testing.T) {
 		t.Error("ParseLevel(loud) = nil error")
 	}
 }
+
+func TestAppendJSONString(t *testing.T) {
+	for in, want := range map[string]string{
+		`plain`:       `"plain"`,
+		"q\"b\\":      `"q\"b\\"`,
+		"tab\tnl\n":   `"tab\tnl\n"`,
+		"\x01\x7f":    `"\u0001\u007f"`,
+		"bad\xffutf8": `"bad\ufffdutf8"`,
+		"é ünïcode ✓": `"é ünïcode ✓"`,
+	} {
+		if got := string(logging.AppendJSONString(nil, in)); got != want {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

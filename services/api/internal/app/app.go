@@ -24,6 +24,7 @@ import (
 
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/command"
+	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
@@ -32,7 +33,6 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/cache"
 	"github.com/docker-examples/stack/services/api/internal/config"
 	"github.com/docker-examples/stack/services/api/internal/events"
-	"github.com/docker-examples/stack/services/api/internal/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/health"
 	"github.com/docker-examples/stack/services/api/internal/httpapi"
 	"github.com/docker-examples/stack/services/api/internal/idempotency"

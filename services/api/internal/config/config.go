@@ -4,7 +4,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,9 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/env"
 	"github.com/docker-examples/stack/platform/secret"
-	"github.com/docker-examples/stack/services/api/internal/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/ratelimit"
 )
 
@@ -73,219 +71,129 @@ type Config struct {
 // Addr is the listen address.
 func (c Config) Addr() string { return fmt.Sprintf(":%d", c.Port) }
 
-// Load reads and validates the configuration from getenv.
+// Load reads and validates the configuration from getenv, reporting every
+// bad variable at once.
 func Load(getenv func(string) string) (Config, error) {
+	l := env.New(getenv)
 	c := Config{
-		Port: 8000, AdminUsername: "admin", ShutdownDrain: 5 * time.Second, DBConnectTimeout: time.Minute,
-		SessionIdleTimeout: 30 * time.Minute, SessionAbsoluteTimeout: 12 * time.Hour,
-	}
-	var errs []error
-	fail := func(err error) { errs = append(errs, err) }
+		Port:        l.Port("PORT", 8000),
+		LogLevel:    l.LogLevel("LOG_LEVEL"),
+		DatabaseURL: databaseURL(l),
+		RedisURL:    redisURL(l),
 
-	if v := getenv("PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 || p > 65535 {
-			fail(fmt.Errorf("PORT: %q is not a port number (0-65535)", v))
-		}
-		c.Port = p
-	}
-	lvl, err := logging.ParseLevel(getenv("LOG_LEVEL"))
-	if err != nil {
-		fail(err)
-	}
-	c.LogLevel = lvl
+		APIKeysFile:   l.Get("API_KEYS_FILE"),
+		AdminUsername: l.String("ADMIN_USERNAME", "admin"),
+		AdminPassword: l.Secret("ADMIN_PASSWORD"),
 
-	dbURL, err := databaseURL(getenv)
-	if err != nil {
-		fail(err)
-	}
-	c.DatabaseURL = secret.New(dbURL)
+		InstanceID:       instanceID(l),
+		CORSOrigins:      corsOrigins(l),
+		TrustedProxies:   l.Prefixes("TRUSTED_PROXIES", nil),
+		AutoMigrate:      l.Bool("AUTO_MIGRATE", false),
+		ShutdownDrain:    l.Duration("SHUTDOWN_DRAIN", 5*time.Second, 0, 5*time.Minute),
+		DBConnectTimeout: l.Duration("DB_CONNECT_TIMEOUT", time.Minute, time.Millisecond, time.Hour),
 
-	c.RedisURL = secret.New("redis://redis:6379/0")
-	if v := getenv("REDIS_URL"); v != "" {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			fail(errors.New("REDIS_URL: want redis://[:password@]host:port/db or rediss://…"))
-		}
-		c.RedisURL = secret.New(v)
-	}
+		RateLimit:           rateLimit(l, "RATE_LIMIT", "600/m"),
+		RateLimitKey:        rateLimit(l, "RATE_LIMIT_KEY", "6000/m"),
+		RateLimitLogin:      rateLimit(l, "RATE_LIMIT_LOGIN", "10/m"),
+		RateLimitFailClosed: l.Bool("RATE_LIMIT_FAIL_CLOSED", false),
+		ReadsRequireAuth:    l.Bool("READS_REQUIRE_AUTH", false),
 
-	c.APIKeysFile = getenv("API_KEYS_FILE")
-	if v := getenv("ADMIN_USERNAME"); v != "" {
-		c.AdminUsername = v
-	}
-	pw, _, err := secret.Lookup(getenv, "ADMIN_PASSWORD")
-	if err != nil {
-		fail(err)
-	}
-	c.AdminPassword = secret.New(pw)
+		SessionIdleTimeout:     l.Duration("SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 30*24*time.Hour),
+		SessionAbsoluteTimeout: l.Duration("SESSION_ABSOLUTE_TIMEOUT", 12*time.Hour, time.Minute, 30*24*time.Hour),
 
-	var enrichErrs []error
-	c.Enrich, enrichErrs = loadEnrich(getenv)
-	errs = append(errs, enrichErrs...)
-
-	c.InstanceID = getenv("INSTANCE_ID")
-	if c.InstanceID == "" {
-		c.InstanceID, _ = os.Hostname()
+		Enrich: loadEnrich(l),
 	}
-	if len(c.InstanceID) > 128 {
-		fail(errors.New("INSTANCE_ID: longer than 128 characters"))
-	}
-
-	for _, o := range splitList(getenv("CORS_ORIGINS")) {
-		if o == "*" {
-			fail(errors.New("CORS_ORIGINS: \"*\" is not allowed: list the origins"))
-			continue
-		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			fail(fmt.Errorf("CORS_ORIGINS: %q is not an origin like https://example.com[:port]", o))
-			continue
-		}
-		c.CORSOrigins = append(c.CORSOrigins, u.Scheme+"://"+strings.ToLower(u.Host))
-	}
-	trusted, err := forwarded.ParseTrusted(getenv("TRUSTED_PROXIES"))
-	if err != nil {
-		fail(fmt.Errorf("TRUSTED_PROXIES: %w", err))
-	}
-	c.TrustedProxies = trusted
-	if v := getenv("AUTO_MIGRATE"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			fail(fmt.Errorf("AUTO_MIGRATE: %q is not true or false", v))
-		}
-		c.AutoMigrate = b
-	}
-	if v := getenv("SHUTDOWN_DRAIN"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 || d > 5*time.Minute {
-			fail(fmt.Errorf("SHUTDOWN_DRAIN: %q is not a duration between 0s and 5m", v))
-		}
-		c.ShutdownDrain = d
-	}
-	if v := getenv("DB_CONNECT_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > time.Hour {
-			fail(fmt.Errorf("DB_CONNECT_TIMEOUT: %q is not a duration between 1s and 1h", v))
-		}
-		c.DBConnectTimeout = d
-	}
-	for _, l := range []struct {
-		name, def string
-		dst       *ratelimit.Limit
-	}{
-		{"RATE_LIMIT", "600/m", &c.RateLimit},
-		{"RATE_LIMIT_KEY", "6000/m", &c.RateLimitKey},
-		{"RATE_LIMIT_LOGIN", "10/m", &c.RateLimitLogin},
-	} {
-		v := getenv(l.name)
-		if v == "" {
-			v = l.def
-		}
-		if strings.EqualFold(v, "off") {
-			continue
-		}
-		lim, err := ratelimit.ParseLimit(v)
-		if err != nil {
-			fail(fmt.Errorf("%s: %w (or off)", l.name, err))
-		}
-		*l.dst = lim
-	}
-	if v := getenv("READS_REQUIRE_AUTH"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			fail(fmt.Errorf("READS_REQUIRE_AUTH: %q is not true or false", v))
-		}
-		c.ReadsRequireAuth = b
-	}
-	if v := getenv("RATE_LIMIT_FAIL_CLOSED"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			fail(fmt.Errorf("RATE_LIMIT_FAIL_CLOSED: %q is not true or false", v))
-		}
-		c.RateLimitFailClosed = b
-	}
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-	}{
-		{"SESSION_IDLE_TIMEOUT", &c.SessionIdleTimeout},
-		{"SESSION_ABSOLUTE_TIMEOUT", &c.SessionAbsoluteTimeout},
-	} {
-		if v := getenv(d.name); v != "" {
-			t, err := time.ParseDuration(v)
-			if err != nil || t < time.Minute || t > 30*24*time.Hour {
-				fail(fmt.Errorf("%s: %q is not a duration between 1m and 720h", d.name, v))
-			}
-			*d.dst = t
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := l.Err(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
 
-// databaseURL returns DATABASE_URL(_FILE), or a URL built from DB_*.
-func databaseURL(getenv func(string) string) (string, error) {
-	direct, ok, err := secret.Lookup(getenv, "DATABASE_URL")
-	if err != nil {
-		return "", err
+// redisURL is REDIS_URL, default redis://redis:6379/0.
+func redisURL(l *env.Loader) secret.Value {
+	v := l.String("REDIS_URL", "redis://redis:6379/0")
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		l.Fail("REDIS_URL", "want redis://[:password@]host:port/db or rediss://…") // may hold a password: not shown
 	}
+	return secret.New(v)
+}
+
+// instanceID is INSTANCE_ID, default the host name.
+func instanceID(l *env.Loader) string {
+	id := l.Get("INSTANCE_ID")
+	if id == "" {
+		id, _ = os.Hostname()
+	}
+	if len(id) > 128 {
+		l.Fail("INSTANCE_ID", "longer than 128 characters")
+	}
+	return id
+}
+
+// corsOrigins is CORS_ORIGINS, normalised to scheme://host[:port].
+func corsOrigins(l *env.Loader) []string {
+	var out []string
+	for _, o := range l.List("CORS_ORIGINS") {
+		if o == "*" {
+			l.Fail("CORS_ORIGINS", "\"*\" is not allowed: list the origins")
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			l.Fail("CORS_ORIGINS", "%q is not an origin like https://example.com[:port]", o)
+			continue
+		}
+		out = append(out, u.Scheme+"://"+strings.ToLower(u.Host))
+	}
+	return out
+}
+
+// rateLimit is a limit like 600/m, or off (the zero Limit).
+func rateLimit(l *env.Loader, name, def string) ratelimit.Limit {
+	v := l.String(name, def)
+	if strings.EqualFold(v, "off") {
+		return ratelimit.Limit{}
+	}
+	lim, err := ratelimit.ParseLimit(v)
+	if err != nil {
+		l.Fail(name, "%v (or off)", err)
+	}
+	return lim
+}
+
+// databaseURL returns DATABASE_URL(_FILE), or a URL built from DB_*.
+func databaseURL(l *env.Loader) secret.Value {
 	parts := []string{"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_SSLMODE"}
-	if ok {
+	if direct := l.Secret("DATABASE_URL"); !direct.IsZero() {
 		for _, p := range parts {
-			if getenv(p) != "" {
-				return "", fmt.Errorf("DATABASE_URL and %s are both set: use one form", p)
+			if l.Get(p) != "" {
+				l.Fail("DATABASE_URL", "DATABASE_URL and %s are both set: use one form", p)
 			}
 		}
-		u, err := url.Parse(direct)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			return "", errors.New("DATABASE_URL: want postgres://user:password@host:port/db?sslmode=…")
+		if u, err := url.Parse(direct.Reveal()); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			l.Fail("DATABASE_URL", "want postgres://user:password@host:port/db?sslmode=…")
 		}
-		return direct, nil
+		return direct
 	}
-	or := func(k, def string) string {
-		if v := getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	host, port := or("DB_HOST", "postgres"), or("DB_PORT", "5432")
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return "", fmt.Errorf("DB_PORT: %q is not a port number (1-65535)", port)
-	}
-	mode := or("DB_SSLMODE", "disable")
+	host, port := l.String("DB_HOST", "postgres"), l.Int("DB_PORT", 5432, 1, 65535)
+	mode := l.String("DB_SSLMODE", "disable")
 	switch mode {
 	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
 	default:
-		return "", fmt.Errorf("DB_SSLMODE: %q is not a libpq sslmode (disable, require, verify-full, …)", mode)
+		l.Fail("DB_SSLMODE", "%q is not a libpq sslmode (disable, require, verify-full, …)", mode)
 	}
-	pw, _, err := secret.Lookup(getenv, "DB_PASSWORD")
-	if err != nil {
-		return "", err
-	}
-	user := or("DB_USER", "inventory")
+	pw := l.Secret("DB_PASSWORD")
+	user := l.String("DB_USER", "inventory")
 	u := url.URL{
 		Scheme:   "postgres",
 		User:     url.User(user),
-		Host:     net.JoinHostPort(host, port),
-		Path:     "/" + or("DB_NAME", "inventory"),
+		Host:     net.JoinHostPort(host, strconv.Itoa(port)),
+		Path:     "/" + l.String("DB_NAME", "inventory"),
 		RawQuery: url.Values{"sslmode": {mode}}.Encode(),
 	}
-	if pw != "" {
-		u.User = url.UserPassword(user, pw)
+	if !pw.IsZero() {
+		u.User = url.UserPassword(user, pw.Reveal())
 	}
-	return u.String(), nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return secret.New(u.String())
 }

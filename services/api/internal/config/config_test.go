@@ -12,10 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func getenvOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestDefaults(t *testing.T) {
-	c, err := Load(env(map[string]string{"INSTANCE_ID": "api-1"}))
+	c, err := Load(getenvOf(map[string]string{"INSTANCE_ID": "api-1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestRateLimitsCanBeTurnedOff(t *testing.T) {
-	c, err := Load(env(map[string]string{"RATE_LIMIT": "off", "RATE_LIMIT_KEY": "20/s", "RATE_LIMIT_LOGIN": "OFF"}))
+	c, err := Load(getenvOf(map[string]string{"RATE_LIMIT": "off", "RATE_LIMIT_KEY": "20/s", "RATE_LIMIT_LOGIN": "OFF"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestDatabaseURLFromParts(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("s3cr/t@x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(env(map[string]string{
+	c, err := Load(getenvOf(map[string]string{
 		"DB_HOST": "db", "DB_PORT": "6543", "DB_NAME": "inv", "DB_USER": "u",
 		"DB_PASSWORD_FILE": pwFile, "DB_SSLMODE": "require",
 	}))
@@ -70,7 +70,7 @@ func TestDatabaseURLFromParts(t *testing.T) {
 }
 
 func TestListsAreParsed(t *testing.T) {
-	c, err := Load(env(map[string]string{
+	c, err := Load(getenvOf(map[string]string{
 		"CORS_ORIGINS":    "https://Inventory.example.com, http://localhost:3000",
 		"TRUSTED_PROXIES": "10.0.0.0/8, 172.18.0.5",
 	}))
@@ -116,10 +116,27 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(env(tt.env))
+			_, err := Load(getenvOf(tt.env))
 			if err == nil || !strings.Contains(err.Error(), tt.name) {
 				t.Fatalf("Load(%v) = %v, want an error naming %s", tt.env, err, tt.name)
 			}
 		})
+	}
+}
+
+// One start-up names every bad variable (the database URL's parts stopped
+// at the first before the shared loader).
+func TestEveryBadVariableAtOnce(t *testing.T) {
+	_, err := Load(getenvOf(map[string]string{
+		"PORT": "eighty", "DB_PORT": "x", "DB_SSLMODE": "sometimes", "REDIS_URL": "http://redis",
+		"RATE_LIMIT": "lots", "TRUSTED_PROXIES": "10.0.0.0/33",
+	}))
+	if err == nil {
+		t.Fatal("Load = nil, want errors")
+	}
+	for _, name := range []string{"PORT", "DB_PORT", "DB_SSLMODE", "REDIS_URL", "RATE_LIMIT", "TRUSTED_PROXIES"} {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("the error does not name %s:\n%v", name, err)
+		}
 	}
 }

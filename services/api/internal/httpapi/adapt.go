@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/docker-examples/stack/platform/statuswriter"
 )
 
 // Handler adapts a HandlerFunc to echo. The handler writes through echo's
@@ -31,7 +33,7 @@ func Middleware(mw func(HandlerFunc) HandlerFunc) echo.MiddlewareFunc {
 			// The middleware gets the writer under echo's response, never
 			// the response itself: a wrapper around res installed as
 			// res.Writer would write to itself.
-			w := &watchWriter{ResponseWriter: orig}
+			w := statuswriter.New(orig)
 			called := false
 			h := mw(func(hw http.ResponseWriter, r *http.Request) error {
 				called = true
@@ -40,37 +42,10 @@ func Middleware(mw func(HandlerFunc) HandlerFunc) echo.MiddlewareFunc {
 				return next(c)
 			})
 			err := h(w, c.Request())
-			if !called && w.status != 0 && !res.Committed {
-				res.Status, res.Size, res.Committed = w.status, w.size, true
+			if !called && w.Status != 0 && !res.Committed {
+				res.Status, res.Size, res.Committed = w.Status, w.Size, true
 			}
 			return err
 		}
 	}
 }
-
-// watchWriter notes the status and size of what goes through it.
-type watchWriter struct {
-	http.ResponseWriter
-	status int
-	size   int64
-}
-
-func (w *watchWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *watchWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.size += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the connection (flushes and
-// deadlines of event streams).
-func (w *watchWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

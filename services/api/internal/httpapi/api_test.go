@@ -527,7 +527,10 @@ func TestCorrelationID(t *testing.T) {
 		echo bool
 	}{
 		{"abc-123", true},
+		{"lb:0a1b2c", true}, // as the lb and the frontend take it
 		{strings.Repeat("a", 128), true},
+		{`quo"te`, false}, // the api took any printable ASCII before the one rule
+		{"a/b", false},
 		{strings.Repeat("a", 129), false},
 		{"has space", false},
 		{"new\nline", false},

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,42 +13,26 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/docker-examples/stack/platform/correlation"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/composeimport"
 )
 
 // CorrelationHeader carries a request's correlation id in and out.
-const CorrelationHeader = "X-Correlation-ID"
+const CorrelationHeader = correlation.Header
 
-// correlationID echoes a valid incoming X-Correlation-ID (1 to 128
-// printable ASCII characters) or generates one, sets it on the response,
-// and puts it in the request context so every log line carries it.
+// correlationID takes the request's correlation id by the stack's one rule
+// (platform/correlation) or makes one, sets it on the response, and puts it
+// in the request context so every log line carries it.
 func correlationID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(CorrelationHeader)
-		if !validCorrelationID(id) {
-			b := make([]byte, 16)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
-		}
-		c.Response().Header().Set(CorrelationHeader, id)
 		r := c.Request()
+		id := correlation.From(r.Header)
+		c.Response().Header().Set(CorrelationHeader, id)
 		c.SetRequest(r.WithContext(logging.WithCorrelationID(r.Context(), id)))
 		return next(c)
 	}
-}
-
-func validCorrelationID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // apiCSP is the Content-Security-Policy of every response but the docs:

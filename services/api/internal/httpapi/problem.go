@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/problem"
 	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/idempotency"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
@@ -19,19 +19,11 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/store"
 )
 
-// ProblemTypeBase prefixes every problem type URI.
-const ProblemTypeBase = "https://docker-examples.dev/problems/"
+// ProblemTypeBase prefixes every problem type URI (the stack's one base).
+const ProblemTypeBase = problem.TypeBase
 
 // Problem is an RFC 9457 problem detail, the body of every error response.
-type Problem struct {
-	Type          string                 `json:"type"`
-	Title         string                 `json:"title"`
-	Status        int                    `json:"status"`
-	Detail        string                 `json:"detail,omitempty"`
-	Instance      string                 `json:"instance,omitempty"`
-	CorrelationID string                 `json:"correlation_id,omitempty"`
-	Errors        []inventory.FieldError `json:"errors,omitempty"`
-}
+type Problem = problem.Problem
 
 // problemError is an error that already knows its problem. Handlers and
 // middleware of this package return them; other packages' errors are
@@ -60,17 +52,17 @@ func fieldProblem(field, format string, args ...any) *problemError {
 var titles = map[string]string{
 	"validation":             "Your request is not valid",
 	"malformed-json":         "The body is not valid JSON",
-	"not-found":              "Not found",
+	"not-found":              problem.NotFound.Title,
 	"conflict":               "Conflict",
 	"precondition-failed":    "Precondition failed",
 	"unauthorized":           "Authentication required",
 	"forbidden":              "Forbidden",
 	"rate-limited":           "Too many requests",
-	"payload-too-large":      "Request body too large",
+	"payload-too-large":      problem.PayloadTooLarge.Title,
 	"unsupported-media-type": "Unsupported media type",
-	"method-not-allowed":     "Method not allowed",
-	"internal":               "Internal server error",
-	"unavailable":            "Service unavailable",
+	"method-not-allowed":     problem.MethodNotAllowed.Title,
+	"internal":               problem.Internal.Title,
+	"unavailable":            problem.Unavailable.Title,
 	"invalid-compose":        "The compose file is not valid",
 	"idempotency-mismatch":   "Idempotency key reused with a different request",
 }
@@ -175,19 +167,16 @@ func (s *server) handleError(err error, c echo.Context) {
 			c.Response().Header().Add(k, v)
 		}
 	}
-	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(p.status)
-		return
+	fields := make([]problem.FieldError, len(p.fields))
+	for i, f := range p.fields {
+		fields[i] = problem.FieldError{Field: f.Field, Message: f.Message}
 	}
-	body, _ := json.Marshal(Problem{
+	problem.Write(c.Response(), c.Request(), Problem{
 		Type:          ProblemTypeBase + p.slug,
 		Title:         titles[p.slug],
 		Status:        p.status,
 		Detail:        p.detail,
-		Instance:      c.Request().URL.Path,
 		CorrelationID: logging.CorrelationID(ctx),
-		Errors:        p.fields,
+		Errors:        fields,
 	})
-	c.Response().Header().Set("Cache-Control", "no-store")
-	_ = c.Blob(p.status, "application/problem+json", body)
 }

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/docker-examples/stack/platform/statuswriter"
 )
 
 // Header is the request header that carries the key.
@@ -280,14 +282,14 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next HandlerFun
 	err = next(rec, r)
 	done = true
 
-	if err != nil || rec.status == 0 || rec.status >= 500 || rec.overflow {
+	if err != nil || rec.Status == 0 || rec.Status >= 500 || rec.overflow {
 		if rerr := releaseScript.Run(ctx, m.rdb, []string{rkey}, owner).Err(); rerr != nil {
 			m.opts.Log.WarnContext(ctx, "idempotency key not released; it frees itself after the lock TTL",
 				slog.Any("error", rerr))
 		}
 		return err
 	}
-	stored, merr := json.Marshal(record{Fingerprint: fp, Status: rec.status, Header: rec.header(), Body: rec.body.Bytes()})
+	stored, merr := json.Marshal(record{Fingerprint: fp, Status: rec.Status, Header: rec.header(), Body: rec.body.Bytes()})
 	if merr == nil {
 		merr = completeScript.Run(ctx, m.rdb, []string{rkey}, owner, stored, m.opts.TTL.Milliseconds()).Err()
 	}
@@ -333,12 +335,12 @@ func token() string {
 var notStored = []string{"Date", "Set-Cookie", "X-Correlation-Id", "Retry-After",
 	"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset", "Ratelimit-Policy"}
 
-// recorder passes the response through and keeps a copy of what the
-// handler set: its status, the headers it added or changed, its body.
+// recorder passes the response through (the stack's status-recording
+// writer) and keeps a copy of what the handler set: the headers it added or
+// changed, its body.
 type recorder struct {
-	http.ResponseWriter
+	statuswriter.Writer
 	before   http.Header
-	status   int
 	after    http.Header
 	body     bytes.Buffer
 	max      int
@@ -346,19 +348,18 @@ type recorder struct {
 }
 
 func newRecorder(w http.ResponseWriter, max int) *recorder {
-	return &recorder{ResponseWriter: w, before: w.Header().Clone(), max: max}
+	return &recorder{Writer: statuswriter.Writer{ResponseWriter: w}, before: w.Header().Clone(), max: max}
 }
 
 func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 && code >= 200 {
-		rec.status = code
+	if rec.Status == 0 && code >= 200 {
 		rec.after = rec.Header().Clone()
 	}
-	rec.ResponseWriter.WriteHeader(code)
+	rec.Writer.WriteHeader(code)
 }
 
 func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.status == 0 {
+	if rec.Status == 0 {
 		rec.WriteHeader(http.StatusOK)
 	}
 	if !rec.overflow {
@@ -369,11 +370,8 @@ func (rec *recorder) Write(b []byte) (int, error) {
 			rec.body.Write(b)
 		}
 	}
-	return rec.ResponseWriter.Write(b)
+	return rec.Writer.Write(b)
 }
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 
 // header returns the headers the handler added or changed.
 func (rec *recorder) header() http.Header {

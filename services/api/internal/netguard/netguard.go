@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -73,31 +72,6 @@ func OwnNetworks() []netip.Prefix {
 		out = append(out, netip.PrefixFrom(ip.Unmap(), ones).Masked())
 	}
 	return out
-}
-
-// ParsePrefixes parses a comma list of CIDRs or single addresses.
-func ParsePrefixes(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if !strings.Contains(f, "/") {
-			a, err := netip.ParseAddr(f)
-			if err != nil {
-				return nil, fmt.Errorf("%q is not a CIDR or an IP address", f)
-			}
-			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR or an IP address", f)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }
 
 // Check returns nil when addr may be dialled, else an error wrapping

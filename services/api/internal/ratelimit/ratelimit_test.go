@@ -13,8 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/docker-examples/stack/platform/env"
+	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/faultredis"
-	"github.com/docker-examples/stack/services/api/internal/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/ratelimit"
 )
 
@@ -136,7 +137,7 @@ func headers(rec *httptest.ResponseRecorder, names map[string]string) map[string
 // apart by it.
 func TestForwardedForCannotBeSpoofed(t *testing.T) {
 	r := faultredis.New(t)
-	trusted, err := forwarded.ParseTrusted("10.0.0.0/8")
+	trusted, err := env.ParsePrefixes("10.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // ErrUnavailable wraps every failure to get an answer from the API (refused,
-// timed out, reset before the response headers). Callers render it as 502.
+// timed out, reset before the response headers). Callers render it as 503.
 var ErrUnavailable = errors.New("the API is unavailable")
 
 // Options configure a Proxy.

@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 
-	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/env"
 )
 
 // Config is everything the frontend reads from its environment.
@@ -24,35 +23,41 @@ type Config struct {
 // Addr is the listen address.
 func (c Config) Addr() string { return fmt.Sprintf(":%d", c.Port) }
 
-// Load reads and validates the configuration from getenv.
+// Load reads and validates the configuration from getenv, reporting every
+// bad variable at once.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{Port: 3000}
-	if v := getenv("PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 || p > 65535 {
-			return Config{}, fmt.Errorf("PORT: %q is not a port number (0-65535)", v)
-		}
-		c.Port = p
+	l := env.New(getenv)
+	c := Config{
+		Port:     l.Port("PORT", 3000),
+		LogLevel: l.LogLevel("LOG_LEVEL"),
+		APIURL:   env.Parse(l, "API_URL", mustAPIURL("http://api:8000"), parseAPIURL),
 	}
-	lvl, err := logging.ParseLevel(getenv("LOG_LEVEL"))
-	if err != nil {
+	if err := l.Err(); err != nil {
 		return Config{}, err
 	}
-	c.LogLevel = lvl
-	raw := getenv("API_URL")
-	if raw == "" {
-		raw = "http://api:8000"
-	}
+	return c, nil
+}
+
+// parseAPIURL reads an http(s) URL of the form http://host:port; the error
+// never shows a password the URL holds.
+func parseAPIURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		shown := raw
+		shown := "the value"
 		if err == nil {
-			shown = u.Redacted()
+			shown = fmt.Sprintf("%q", u.Redacted())
 		}
-		return Config{}, fmt.Errorf("API_URL: %q is not an http(s) URL of the form http://host:port", shown)
+		return nil, fmt.Errorf("%s is not an http(s) URL of the form http://host:port", shown)
 	}
 	u.Path = ""
-	c.APIURL = u
-	return c, nil
+	return u, nil
+}
+
+func mustAPIURL(raw string) *url.URL {
+	u, err := parseAPIURL(raw)
+	if err != nil {
+		panic(err) // a default of this package
+	}
+	return u
 }

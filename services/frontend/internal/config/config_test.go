@@ -42,3 +42,16 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+// One start-up names every bad variable (it stopped at the first before
+// the stack's one loader).
+func TestEveryBadVariableAtOnce(t *testing.T) {
+	_, err := Load(func(k string) string {
+		return map[string]string{"PORT": "eighty", "LOG_LEVEL": "loud", "API_URL": "api:8000"}[k]
+	})
+	for _, name := range []string{"PORT", "LOG_LEVEL", "API_URL"} {
+		if err == nil || !strings.Contains(err.Error(), name+":") {
+			t.Errorf("Load = %v, want an error naming %s", err, name)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package site
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/docker-examples/stack/platform/correlation"
+	"github.com/docker-examples/stack/platform/problem"
 	"github.com/docker-examples/stack/services/frontend/internal/assets"
 )
 
@@ -128,11 +129,13 @@ func (s *Site) FastHandler() fasthttp.RequestHandler {
 // serveFast writes the response for r and returns its status code.
 func serveFast(ctx *fasthttp.RequestCtx, r *fastRoute, reps map[*assets.Representation]*fastRep) int {
 	h := &ctx.Response.Header
-	if id := ctx.Request.Header.Peek("X-Correlation-ID"); validID(id) {
+	if id := ctx.Request.Header.Peek(correlation.Header); correlation.Valid(id) {
+		h.SetCanonical(hdrCorrelationID, id)
+	} else if id := ctx.Request.Header.Peek(correlation.RequestIDHeader); correlation.Valid(id) {
 		h.SetCanonical(hdrCorrelationID, id)
 	} else {
 		var b [32]byte
-		h.SetCanonical(hdrCorrelationID, appendNewID(b[:0]))
+		h.SetCanonical(hdrCorrelationID, correlation.AppendNew(b[:0]))
 	}
 	for _, kv := range fastHeaders {
 		h.SetCanonical(kv[0], kv[1])
@@ -239,27 +242,28 @@ func (s Server) Shutdown(ctx context.Context) error { return s.ShutdownWithConte
 
 // fastError answers a request fasthttp could not read.
 func (s *Site) fastError(ctx *fasthttp.RequestCtx, err error) {
-	status, typ, title := http.StatusBadRequest, "bad-request", "Bad request"
+	k := problem.BadRequest
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &small):
-		status, typ, title = http.StatusRequestHeaderFieldsTooLarge, "header-too-large", "Request header too large"
+		k = problem.HeaderTooLarge
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, typ, title = http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"
+		k = problem.PayloadTooLarge
 	}
 	var b [32]byte
-	id := appendNewID(b[:0])
-	body, _ := json.Marshal(problem{Type: problemBase + typ, Title: title, Status: status, CorrelationID: string(id)})
+	id := correlation.AppendNew(b[:0])
+	p := problem.New(k, "")
+	p.CorrelationID = string(id)
 	h := &ctx.Response.Header
 	for _, kv := range fastHeaders {
 		h.SetCanonical(kv[0], kv[1])
 	}
 	h.SetCanonical(hdrCorrelationID, id)
-	h.SetContentType("application/problem+json")
+	h.SetContentType(problem.ContentType)
 	h.SetCanonical(hdrCacheControl, valNoStore)
 	ctx.SetConnectionClose()
-	ctx.SetStatusCode(status)
-	ctx.SetBody(append(body, '\n'))
+	ctx.SetStatusCode(k.Status)
+	ctx.SetBody(p.AppendJSON(nil))
 }
 
 // fastLogger passes fasthttp's log lines to slog.

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/docker-examples/stack/platform/problem"
 )
 
 // startFast serves s with its fasthttp server, as the frontend runs, and
@@ -136,7 +138,7 @@ func TestUnreadableRequestsGetProblems(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var p problem
+			var p problem.Problem
 			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
 				t.Fatal(err)
 			}

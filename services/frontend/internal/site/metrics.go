@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/statuswriter"
 )
 
 type metrics struct {
@@ -55,9 +56,9 @@ func (s *Site) instrument(route string, next http.Handler) http.Handler {
 	get200 := s.metrics.requests.WithLabelValues(route, http.MethodGet, "200")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := statuswriter.New(w)
 		defer func() {
-			code := rec.code
+			code := rec.Status
 			if code == 0 {
 				code = http.StatusOK
 			}
@@ -83,26 +84,3 @@ func method(m string) string {
 	}
 	return "other"
 }
-
-// statusRecorder remembers the status code written. Unwrap lets
-// http.ResponseController reach the connection (flush, deadlines).
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.code == 0 && code >= 200 {
-		r.code = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,11 +1,10 @@
 package site
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 
+	"github.com/docker-examples/stack/platform/correlation"
 	"github.com/docker-examples/stack/platform/logging"
 )
 
@@ -45,43 +44,15 @@ func withSecurityHeaders(on bool, next http.Handler) http.Handler {
 	})
 }
 
-// withCorrelationID takes the request's X-Correlation-ID when it is a sane
-// token, or makes one, puts it in the context (every log line and the
-// forwarded API request carry it) and on the response.
+// withCorrelationID takes the request's correlation id by the stack's one
+// rule (platform/correlation), or makes one, puts it in the context (every
+// log line and the forwarded API request carry it) and on the response.
 func withCorrelationID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Correlation-ID")
-		if !validID(id) {
-			id = newID()
-		}
+		id := correlation.From(r.Header)
 		w.Header()["X-Correlation-Id"] = []string{id}
 		next.ServeHTTP(w, r.WithContext(logging.WithCorrelationID(r.Context(), id)))
 	})
-}
-
-func validID[T string | []byte](s T) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-func newID() string {
-	var b [32]byte
-	return string(appendNewID(b[:0]))
-}
-
-// appendNewID appends a new random correlation id, 32 hex digits, to dst.
-func appendNewID(dst []byte) []byte {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
-	return hex.AppendEncode(dst, b[:])
 }
 
 // recoverer turns a panic into a logged 500 problem. http.ErrAbortHandler,

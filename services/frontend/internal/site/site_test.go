@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/docker-examples/stack/platform/problem"
 	"github.com/docker-examples/stack/platform/serve"
 	"github.com/docker-examples/stack/services/frontend/internal/assets"
 	"github.com/docker-examples/stack/services/frontend/internal/web"
@@ -112,7 +113,7 @@ func TestRoutes(t *testing.T) {
 				t.Errorf("status, type, cache mismatch (-want +got):\n%s", diff)
 			}
 			if tt.wantType == problemJSON {
-				var p problem
+				var p problem.Problem
 				if err := json.Unmarshal(body, &p); err != nil || !strings.HasPrefix(p.Type, "https://docker-examples.dev/problems/") || p.CorrelationID == "" {
 					t.Errorf("body %s is not a problem with a type and a correlation id", body)
 				}
@@ -337,6 +338,23 @@ func TestProxyMakesACorrelationID(t *testing.T) {
 	}
 }
 
+// An id the lb passed on is the API's id too, so one request's log lines
+// join across lb, frontend and api (the frontend used to replace ids with a
+// colon, which the lb accepts).
+func TestProxyKeepsTheLBsCorrelationID(t *testing.T) {
+	api := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {})
+	_, srv := newSite(t, api.URL)
+	for _, path := range []string{"/api/status", "/health", "/index.html"} {
+		resp, _ := do(t, "GET", srv.URL+path, map[string]string{"X-Correlation-ID": "lb:0a1b2c"}, nil)
+		if got := resp.Header.Get("X-Correlation-ID"); got != "lb:0a1b2c" {
+			t.Errorf("GET %s: browser got correlation id %q, want lb:0a1b2c", path, got)
+		}
+	}
+	if got := (<-api.last).Header.Get("X-Correlation-ID"); got != "lb:0a1b2c" {
+		t.Errorf("API got correlation id %q, want lb:0a1b2c", got)
+	}
+}
+
 func TestProxyAPIDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -346,9 +364,10 @@ func TestProxyAPIDown(t *testing.T) {
 	ln.Close()
 	_, srv := newSite(t, down)
 	resp, body := do(t, "GET", srv.URL+"/api/inventory", map[string]string{"X-Correlation-ID": "c-1"}, nil)
-	var p problem
+	var p problem.Problem
 	_ = json.Unmarshal(body, &p)
-	want := problem{Type: "https://docker-examples.dev/problems/unavailable", Title: "The API is unavailable", Status: 502,
+	// 503, as an unreachable upstream is in the lb and the api (it was 502).
+	want := problem.Problem{Type: "https://docker-examples.dev/problems/unavailable", Title: "Service unavailable", Status: 503,
 		Detail: "The frontend could not reach the API. Try again in a moment.", Instance: "/api/inventory", CorrelationID: "c-1"}
 	if diff := cmp.Diff(want, p); diff != "" || resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Errorf("API down: %s %s (-want +got):\n%s", resp.Status, resp.Header.Get("Content-Type"), diff)

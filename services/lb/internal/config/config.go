@@ -8,16 +8,14 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/env"
 )
 
 // Config is everything the lb reads from its environment.
@@ -139,124 +137,119 @@ func Load(getenv func(string) string) (Config, error) {
 }
 
 func load(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
-	p := parser{getenv: getenv}
+	l := env.New(getenv)
 	c := Config{
-		Port:            p.port("PORT", 80),
-		HTTPSPort:       p.port("HTTPS_PORT", 443),
-		AdminPort:       p.port("ADMIN_PORT", 9090),
-		AccessLog:       p.boolean("ACCESS_LOG", true),
-		InstanceName:    getenv("INSTANCE_NAME"),
-		UpstreamCIDRs:   p.cidrs("UPSTREAM_CIDRS", DefaultUpstreamCIDRs),
-		TrustedProxies:  p.cidrs("TRUSTED_PROXIES", nil),
-		UpstreamTimeout: p.duration("UPSTREAM_TIMEOUT", 30*time.Second, time.Millisecond),
-		GracePeriod:     p.duration("GRACE_PERIOD", 5*time.Second, 0),
-		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second),
+		Port:            l.Port("PORT", 80),
+		HTTPSPort:       l.Port("HTTPS_PORT", 443),
+		AdminPort:       l.Port("ADMIN_PORT", 9090),
+		LogLevel:        l.LogLevel("LOG_LEVEL"),
+		AccessLog:       l.Bool("ACCESS_LOG", true),
+		InstanceName:    instanceName(l),
+		UpstreamCIDRs:   l.Prefixes("UPSTREAM_CIDRS", DefaultUpstreamCIDRs),
+		TrustedProxies:  l.Prefixes("TRUSTED_PROXIES", nil),
+		UpstreamTimeout: l.Duration("UPSTREAM_TIMEOUT", 30*time.Second, time.Millisecond, day),
+		GracePeriod:     l.Duration("GRACE_PERIOD", 5*time.Second, 0, day),
+		ShutdownTimeout: l.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second, day),
 		Discovery: Discovery{
-			Interval:   p.duration("DISCOVERY_INTERVAL", time.Second, 100*time.Millisecond),
-			KeepStale:  p.duration("DISCOVERY_KEEP_STALE", 30*time.Second, 0),
-			SwarmTasks: p.boolean("DISCOVERY_SWARM_TASKS", true),
+			Interval:   l.Duration("DISCOVERY_INTERVAL", time.Second, 100*time.Millisecond, day),
+			KeepStale:  l.Duration("DISCOVERY_KEEP_STALE", 30*time.Second, 0, day),
+			SwarmTasks: l.Bool("DISCOVERY_SWARM_TASKS", true),
 		},
 		Health: Health{
-			Interval:   p.duration("HEALTH_INTERVAL", 2*time.Second, 100*time.Millisecond),
-			Timeout:    p.duration("HEALTH_TIMEOUT", time.Second, 10*time.Millisecond),
-			Jitter:     p.duration("HEALTH_JITTER", 500*time.Millisecond, 0),
-			Rise:       p.integer("HEALTH_RISE", 2, 1, 100),
-			Fall:       p.integer("HEALTH_FALL", 2, 1, 100),
-			EjectAfter: p.integer("EJECT_AFTER", 3, 1, 1000),
-			EjectBase:  p.duration("EJECT_BASE", 2*time.Second, time.Millisecond),
-			EjectMax:   p.duration("EJECT_MAX", 60*time.Second, time.Millisecond),
-			SlowStart:  p.duration("SLOW_START", 10*time.Second, 0),
+			Interval:   l.Duration("HEALTH_INTERVAL", 2*time.Second, 100*time.Millisecond, day),
+			Timeout:    l.Duration("HEALTH_TIMEOUT", time.Second, 10*time.Millisecond, day),
+			Jitter:     l.Duration("HEALTH_JITTER", 500*time.Millisecond, 0, day),
+			Rise:       l.Int("HEALTH_RISE", 2, 1, 100),
+			Fall:       l.Int("HEALTH_FALL", 2, 1, 100),
+			EjectAfter: l.Int("EJECT_AFTER", 3, 1, 1000),
+			EjectBase:  l.Duration("EJECT_BASE", 2*time.Second, time.Millisecond, day),
+			EjectMax:   l.Duration("EJECT_MAX", 60*time.Second, time.Millisecond, day),
+			SlowStart:  l.Duration("SLOW_START", 10*time.Second, 0, day),
 		},
 		Retry: Retry{
-			Attempts:    p.integer("RETRY_ATTEMPTS", 2, 0, 10),
-			BudgetRatio: p.ratio("RETRY_BUDGET_RATIO", 0.2),
-			BudgetMin:   p.integer("RETRY_BUDGET_MIN", 10, 0, 1_000_000),
-			BufferBytes: p.integer("RETRY_BUFFER_BYTES", 64<<10, 0, 16<<20),
+			Attempts:    l.Int("RETRY_ATTEMPTS", 2, 0, 10),
+			BudgetRatio: l.Float("RETRY_BUDGET_RATIO", 0.2, 0, 10),
+			BudgetMin:   l.Int("RETRY_BUDGET_MIN", 10, 0, 1_000_000),
+			BufferBytes: l.Int("RETRY_BUFFER_BYTES", 64<<10, 0, 16<<20),
 		},
 		Limits: Limits{
-			MaxInFlight:           p.integer("MAX_INFLIGHT", 10000, 1, 10_000_000),
-			MaxInFlightPerBackend: p.integer("MAX_INFLIGHT_PER_BACKEND", 1000, 1, 10_000_000),
-			QueueSize:             p.integer("QUEUE_SIZE", 1000, 0, 10_000_000),
-			QueueTimeout:          p.duration("QUEUE_TIMEOUT", time.Second, 0),
+			MaxInFlight:           l.Int("MAX_INFLIGHT", 10000, 1, 10_000_000),
+			MaxInFlightPerBackend: l.Int("MAX_INFLIGHT_PER_BACKEND", 1000, 1, 10_000_000),
+			QueueSize:             l.Int("QUEUE_SIZE", 1000, 0, 10_000_000),
+			QueueTimeout:          l.Duration("QUEUE_TIMEOUT", time.Second, 0, day),
 		},
 		TLS: TLS{
-			CertFile:     getenv("TLS_CERT_FILE"),
-			KeyFile:      getenv("TLS_KEY_FILE"),
-			RedirectHTTP: p.boolean("REDIRECT_HTTPS", false),
+			CertFile:     l.Get("TLS_CERT_FILE"),
+			KeyFile:      l.Get("TLS_KEY_FILE"),
+			RedirectHTTP: l.Bool("REDIRECT_HTTPS", false),
 		},
 	}
-	lvl, err := logging.ParseLevel(getenv("LOG_LEVEL"))
-	if err != nil {
-		p.errs = append(p.errs, err)
-	}
-	c.LogLevel = lvl
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		p.errs = append(p.errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE: set both or neither"))
+		l.Fail("TLS_CERT_FILE and TLS_KEY_FILE", "set both or neither")
 	}
 	if c.TLS.RedirectHTTP && c.HTTPSPort == 0 {
-		p.errs = append(p.errs, errors.New("REDIRECT_HTTPS: needs HTTPS_PORT"))
+		l.Fail("REDIRECT_HTTPS", "needs HTTPS_PORT")
 	}
 	if c.Health.EjectMax < c.Health.EjectBase {
-		p.errs = append(p.errs, errors.New("EJECT_MAX: must not be below EJECT_BASE"))
+		l.Fail("EJECT_MAX", "must not be below EJECT_BASE")
 	}
-	if c.InstanceName == "" {
-		c.InstanceName, _ = os.Hostname()
-	}
-	if !validToken(c.InstanceName) {
-		p.errs = append(p.errs, fmt.Errorf("INSTANCE_NAME: %q must be 1-64 letters, digits, '.', '-' or '_'", c.InstanceName))
-	}
-
-	if path := getenv("LB_CONFIG_FILE"); path != "" {
-		b, err := readFile(path)
-		if err != nil {
-			p.errs = append(p.errs, fmt.Errorf("LB_CONFIG_FILE: %w", err))
+	if path := l.Get("LB_CONFIG_FILE"); path != "" {
+		if b, err := readFile(path); err != nil {
+			l.Fail("LB_CONFIG_FILE", "%v", err)
 		} else if f, err := ParseFile(b); err != nil {
-			p.errs = append(p.errs, fmt.Errorf("LB_CONFIG_FILE %s: %w", path, err))
+			l.Fail("LB_CONFIG_FILE", "%s: %v", path, err)
 		} else {
 			c.Routes, c.Pools = f.Routes, f.Pools
 		}
 	} else {
-		c.Routes, c.Pools = p.envPools()
+		c.Routes = DefaultRoutes()
+		c.Pools = []Pool{envPool(l, "api", "API", "api:8000"), envPool(l, "frontend", "FRONTEND", "frontend:3000")}
 	}
-	if err := errors.Join(p.errs...); err != nil {
+	if err := l.Err(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
 
-// envPools builds the default route table and its two pools from
-// API_* and FRONTEND_* variables.
-func (p *parser) envPools() ([]Route, []Pool) {
-	pools := []Pool{
-		p.envPool("api", "API", "api:8000"),
-		p.envPool("frontend", "FRONTEND", "frontend:3000"),
+// day bounds every duration setting.
+const day = 24 * time.Hour
+
+// instanceName is INSTANCE_NAME, default the host name.
+func instanceName(l *env.Loader) string {
+	n := l.Get("INSTANCE_NAME")
+	if n == "" {
+		n, _ = os.Hostname()
 	}
-	return DefaultRoutes(), pools
+	if !validToken(n) {
+		l.Fail("INSTANCE_NAME", "%q must be 1-64 letters, digits, '.', '-' or '_'", n)
+	}
+	return n
 }
 
-func (p *parser) envPool(name, prefix, def string) Pool {
-	pool := Pool{Name: name, HealthPath: "/health"}
-	v := p.getenv(prefix + "_UPSTREAM")
-	if v == "" {
-		v = def
+// envPool is the pool name from PREFIX_UPSTREAM (default def),
+// PREFIX_POLICY and PREFIX_HEALTH_PATH.
+func envPool(l *env.Loader, name, prefix, def string) Pool {
+	return Pool{
+		Name:       name,
+		Upstreams:  env.Parse(l, prefix+"_UPSTREAM", mustUpstreams(def), ParseUpstreams),
+		Policy:     env.Parse(l, prefix+"_POLICY", Policy{Kind: RoundRobin}, ParsePolicy),
+		HealthPath: env.Parse(l, prefix+"_HEALTH_PATH", "/health", parseHealthPath),
 	}
-	ups, err := ParseUpstreams(v)
+}
+
+func mustUpstreams(s string) []Upstream {
+	ups, err := ParseUpstreams(s)
 	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s_UPSTREAM: %w", prefix, err))
+		panic(err) // a default of this package
 	}
-	pool.Upstreams = ups
-	pol, err := ParsePolicy(p.getenv(prefix + "_POLICY"))
-	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s_POLICY: %w", prefix, err))
+	return ups
+}
+
+func parseHealthPath(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("%q must start with /", p)
 	}
-	pool.Policy = pol
-	if hp := p.getenv(prefix + "_HEALTH_PATH"); hp != "" {
-		if !strings.HasPrefix(hp, "/") {
-			p.errs = append(p.errs, fmt.Errorf("%s_HEALTH_PATH: %q must start with /", prefix, hp))
-		}
-		pool.HealthPath = hp
-	}
-	return pool
+	return p, nil
 }
 
 // DefaultRoutes is the seed's nginx routing: /api/*, /docs and
@@ -270,102 +263,6 @@ func DefaultRoutes() []Route {
 		{Path: "/openapi.json", Pool: "api"},
 		{Path: "/", Pool: "frontend"},
 	}
-}
-
-type parser struct {
-	getenv func(string) string
-	errs   []error
-}
-
-func (p *parser) port(name string, def int) int {
-	return p.integer(name, def, 0, 65535)
-}
-
-func (p *parser) integer(name string, def, lo, hi int) int {
-	v := p.getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a whole number in %d-%d", name, v, lo, hi))
-		return def
-	}
-	return n
-}
-
-func (p *parser) ratio(name string, def float64) float64 {
-	v := p.getenv(name)
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 10 {
-		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a number in 0-10", name, v))
-		return def
-	}
-	return f
-}
-
-func (p *parser) duration(name string, def, lo time.Duration) time.Duration {
-	v := p.getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < lo || d > 24*time.Hour {
-		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a duration between %s and 24h (e.g. 1500ms, 2s)", name, v, lo))
-		return def
-	}
-	return d
-}
-
-func (p *parser) boolean(name string, def bool) bool {
-	v := p.getenv(name)
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s: %q is not true or false", name, v))
-		return def
-	}
-	return b
-}
-
-func (p *parser) cidrs(name string, def []netip.Prefix) []netip.Prefix {
-	v := p.getenv(name)
-	if v == "" {
-		return def
-	}
-	ps, err := ParseCIDRs(v)
-	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s: %w", name, err))
-		return def
-	}
-	return ps
-}
-
-// ParseCIDRs reads a comma-separated list of CIDRs; a bare address is
-// taken as a single-host prefix.
-func ParseCIDRs(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if pfx, err := netip.ParsePrefix(f); err == nil {
-			out = append(out, pfx.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8) or an address", f)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
 }
 
 func validToken(s string) bool {

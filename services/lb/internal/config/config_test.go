@@ -10,12 +10,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+func getenvOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
 
 func noFile(string) ([]byte, error) { return nil, errors.New("no file") }
 
 func TestDefaults(t *testing.T) {
-	c, err := load(env(map[string]string{"INSTANCE_NAME": "lb-1"}), noFile)
+	c, err := load(getenvOf(map[string]string{"INSTANCE_NAME": "lb-1"}), noFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestEnvironment(t *testing.T) {
-	c, err := load(env(map[string]string{
+	c, err := load(getenvOf(map[string]string{
 		"API_UPSTREAM": "api:8000, api-canary:8001", "API_POLICY": "least_requests",
 		"FRONTEND_POLICY": "cookie:sticky", "FRONTEND_HEALTH_PATH": "/ready",
 		"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1", "UPSTREAM_CIDRS": "172.16.0.0/12",
@@ -84,11 +86,40 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 			if kv["INSTANCE_NAME"] == "" {
 				kv["INSTANCE_NAME"] = "lb"
 			}
-			_, err := load(env(kv), noFile)
+			_, err := load(getenvOf(kv), noFile)
 			if err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("error %v, want one naming %s", err, name)
 			}
 		})
+	}
+}
+
+// The lb and the api read CIDRs with the one parser (platform/env): a zoned
+// address is refused (the lb dropped the zone and trusted the address
+// anywhere), and an IPv4-mapped prefix means its IPv4 prefix (the lb kept
+// it as IPv6, where no unmapped peer ever matched it).
+func TestCIDRsAsTheAPIReadsThem(t *testing.T) {
+	if _, err := load(getenvOf(map[string]string{"INSTANCE_NAME": "lb", "TRUSTED_PROXIES": "fe80::1%eth0"}), noFile); err == nil ||
+		!strings.Contains(err.Error(), "TRUSTED_PROXIES") {
+		t.Errorf("TRUSTED_PROXIES=fe80::1%%eth0: error %v, want one naming TRUSTED_PROXIES", err)
+	}
+	c, err := load(getenvOf(map[string]string{"INSTANCE_NAME": "lb", "TRUSTED_PROXIES": "::ffff:10.0.0.0/104"}), noFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TrustedProxies) != 1 || !c.TrustedProxies[0].Contains(netip.MustParseAddr("10.1.2.3")) {
+		t.Errorf("TRUSTED_PROXIES=::ffff:10.0.0.0/104 = %v, want a prefix holding 10.1.2.3", c.TrustedProxies)
+	}
+}
+
+// One start-up names every bad variable.
+func TestEveryBadVariableAtOnce(t *testing.T) {
+	_, err := load(getenvOf(map[string]string{"PORT": "eighty", "API_UPSTREAM": "api", "API_POLICY": "random",
+		"FRONTEND_HEALTH_PATH": "health", "INSTANCE_NAME": "a b"}), noFile)
+	for _, name := range []string{"PORT", "API_UPSTREAM", "API_POLICY", "FRONTEND_HEALTH_PATH", "INSTANCE_NAME"} {
+		if err == nil || !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error %v, want it to name %s", err, name)
+		}
 	}
 }
 
@@ -100,7 +131,7 @@ func TestConfigFile(t *testing.T) {
 	    {"name": "web", "upstreams": ["web:3000", "10.0.0.5:3000"], "health_path": "/ready"}
 	  ]
 	}`
-	c, err := load(env(map[string]string{"LB_CONFIG_FILE": "/etc/lb.json", "INSTANCE_NAME": "lb"}),
+	c, err := load(getenvOf(map[string]string{"LB_CONFIG_FILE": "/etc/lb.json", "INSTANCE_NAME": "lb"}),
 		func(string) ([]byte, error) { return []byte(file), nil })
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +234,7 @@ func FuzzEnvironment(f *testing.F) {
 	f.Fuzz(func(t *testing.T, upstream, policy, cidrs, interval, port string) {
 		kv := map[string]string{"API_UPSTREAM": upstream, "API_POLICY": policy, "TRUSTED_PROXIES": cidrs,
 			"HEALTH_INTERVAL": interval, "PORT": port, "INSTANCE_NAME": "lb"}
-		c, err := load(env(kv), noFile)
+		c, err := load(getenvOf(kv), noFile)
 		if err != nil {
 			if !strings.ContainsAny(err.Error(), "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
 				t.Fatalf("error names no variable: %v", err)

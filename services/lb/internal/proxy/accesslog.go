@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/docker-examples/stack/platform/logging"
 )
 
 // AccessLog writes one JSON line per request, in the shape of the
@@ -58,17 +59,17 @@ func (l *AccessLog) log(x *exchange, r *http.Request, end time.Time) {
 	b = append(b, `{"time":"`...)
 	b = end.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"request","service":"lb","correlation_id":`...)
-	b = appendJSONString(b, x.requestID)
+	b = logging.AppendJSONString(b, x.requestID)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, r.Method)
+	b = logging.AppendJSONString(b, r.Method)
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, r.URL.Path)
+	b = logging.AppendJSONString(b, r.URL.Path)
 	b = append(b, `,"proto":`...)
-	b = appendJSONString(b, r.Proto)
+	b = logging.AppendJSONString(b, r.Proto)
 	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(x.status), 10)
+	b = strconv.AppendInt(b, int64(x.Status), 10)
 	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, x.bytes, 10)
+	b = strconv.AppendInt(b, x.Size, 10)
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(end.Sub(x.start).Microseconds())/1000, 'f', 3, 64)
 	b = append(b, `,"client":"`...)
@@ -76,11 +77,11 @@ func (l *AccessLog) log(x *exchange, r *http.Request, end time.Time) {
 	b = append(b, '"')
 	if x.pool != "" {
 		b = append(b, `,"pool":`...)
-		b = appendJSONString(b, x.pool)
+		b = logging.AppendJSONString(b, x.pool)
 	}
 	if x.backend != nil {
 		b = append(b, `,"backend":`...)
-		b = appendJSONString(b, x.backend.HostPort)
+		b = logging.AppendJSONString(b, x.backend.HostPort)
 	}
 	if x.attempts > 1 {
 		b = append(b, `,"attempts":`...)
@@ -88,53 +89,9 @@ func (l *AccessLog) log(x *exchange, r *http.Request, end time.Time) {
 	}
 	if ua := r.Header["User-Agent"]; len(ua) > 0 {
 		b = append(b, `,"user_agent":`...)
-		b = appendJSONString(b, ua[0])
+		b = logging.AppendJSONString(b, ua[0])
 	}
 	b = append(b, "}\n"...)
 	_, _ = l.bw.Write(b)
 	l.buf = b
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

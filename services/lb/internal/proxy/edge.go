@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docker-examples/stack/platform/correlation"
+	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/services/lb/internal/metrics"
 )
 
@@ -29,7 +31,7 @@ import (
 type Edge struct {
 	next     http.Handler
 	servedBy []string
-	trusted  []netip.Prefix
+	proxies  *forwarded.Resolver
 	gate     *gate
 	log      *AccessLog // nil: no access log
 	rejected interface{ Inc() }
@@ -50,7 +52,7 @@ func NewEdge(next http.Handler, o EdgeOptions, m *metrics.Metrics) *Edge {
 	return &Edge{
 		next:     next,
 		servedBy: []string{o.InstanceName},
-		trusted:  o.Trusted,
+		proxies:  forwarded.New(o.Trusted),
 		gate:     newGate(o.MaxInFlight, o.QueueSize, o.QueueTimeout),
 		log:      o.AccessLog,
 		rejected: m.Rejection("max_inflight"),
@@ -63,8 +65,8 @@ func (e *Edge) InFlight() int64 { return e.gate.inflight.Load() }
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := getExchange(w)
 	x.start = time.Now()
-	x.requestID = requestID(r.Header)
-	x.fwd = forwardedFor(r, e.trusted)
+	x.requestID = correlation.From(r.Header)
+	x.fwd = forwardedFor(r, e.proxies)
 	w.Header()["X-Served-By"] = e.servedBy
 	defer e.finish(x, r)
 	if !e.gate.enter(r.Context()) {
@@ -77,8 +79,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Edge) finish(x *exchange, r *http.Request) {
-	if x.status == 0 {
-		x.status = http.StatusOK
+	if x.Status == 0 {
+		x.Status = http.StatusOK
 	}
 	if e.log != nil && !x.noAccessLog {
 		e.log.log(x, r, time.Now())
@@ -165,7 +167,7 @@ func requestIDOf(w http.ResponseWriter, r *http.Request) string {
 	if x, ok := w.(*exchange); ok {
 		return x.requestID
 	}
-	return requestID(r.Header)
+	return correlation.From(r.Header)
 }
 
 // Health is the lb's own /health: 200 while serving, 503 once draining
@@ -179,7 +181,7 @@ func (h *Health) Drain() { h.draining.Store(true) }
 func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		Problem{Status: http.StatusMethodNotAllowed, Slug: "method-not-allowed", Title: "Method Not Allowed", Detail: "use GET"}.write(w, r, requestIDOf(w, r))
+		errGetOnly.write(w, r, requestIDOf(w, r))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

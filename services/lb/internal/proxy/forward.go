@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/metrics"
 )
@@ -68,6 +69,7 @@ type Forwarder struct {
 	waitq   *gate
 	sticky  balancer.Affinity
 	capped  interface{ Inc() } // rejections at the per-backend cap
+	proxies *forwarded.Resolver
 }
 
 // backendData is what a Forwarder keeps on each balancer.Backend.
@@ -84,8 +86,9 @@ func NewForwarder(pool *balancer.Pool, opts Options, m *metrics.Metrics, streams
 	}
 	f := &Forwarder{
 		pool: pool, opts: opts, pm: m.Pool(pool.Name), streams: streams, log: log,
-		budget: newBudget(opts.BudgetRatio, opts.BudgetMin),
-		waitq:  newGate(0, opts.QueueSize, opts.QueueTimeout),
+		budget:  newBudget(opts.BudgetRatio, opts.BudgetMin),
+		waitq:   newGate(0, opts.QueueSize, opts.QueueTimeout),
+		proxies: forwarded.New(opts.Trusted),
 	}
 	f.sticky, _ = pool.Policy.(balancer.Affinity)
 	f.capped = m.Rejection("backend_cap")
@@ -108,7 +111,7 @@ func (f *Forwarder) Pool() *balancer.Pool { return f.pool }
 
 // answered counts the response to x in the pool's metrics.
 func (f *Forwarder) answered(x *exchange) {
-	status := x.status
+	status := x.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -240,7 +243,7 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 		if isTimeout(err) {
 			return notSent, errTimeout
 		}
-		return notSent, errBadGateway
+		return notSent, errUnreachable
 	}
 	_ = c.SetDeadline(start.Add(f.opts.UpstreamTimeout))
 
@@ -296,7 +299,7 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 		f.failure(b, d, start)
 		if discard5xx && (resp.StatusCode == 502 || resp.StatusCode == 503 || resp.StatusCode == 504) {
 			f.discard(d, c, resp)
-			return retryable5xx, Problem{Status: resp.StatusCode, Slug: "bad-gateway", Title: http.StatusText(resp.StatusCode), Detail: "every backend tried answered " + resp.Status}
+			return retryable5xx, backendAnswered(resp)
 		}
 	} else {
 		f.opts.Ejector.Success(b, start)

@@ -2,11 +2,12 @@ package proxy
 
 import (
 	"bufio"
-	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/docker-examples/stack/platform/forwarded"
 )
 
 // hopByHop reports whether the canonical header key k belongs to one
@@ -53,59 +54,15 @@ type Forwarded struct {
 	Proto   string     // "http" or "https" as the lb saw it
 }
 
-// parsePeer reads the address part of r.RemoteAddr without allocating.
-func parsePeer(remoteAddr string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
-		return ap.Addr().Unmap()
-	}
-	if a, err := netip.ParseAddr(remoteAddr); err == nil {
-		return a.Unmap()
-	}
-	return netip.Addr{}
-}
-
-func contains(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// forwardedFor describes r as seen by the lb, given the trusted proxies.
-// When the peer is trusted, the client is the right-most address of
-// X-Forwarded-For that is not itself a trusted proxy.
-func forwardedFor(r *http.Request, trusted []netip.Prefix) Forwarded {
-	f := Forwarded{Peer: parsePeer(r.RemoteAddr), Proto: "http"}
+// forwardedFor describes r as seen by the lb: its peer, and behind a
+// trusted proxy the client the stack's one X-Forwarded-For rule
+// (platform/forwarded) finds.
+func forwardedFor(r *http.Request, proxies *forwarded.Resolver) Forwarded {
+	f := Forwarded{Peer: forwarded.Peer(r.RemoteAddr), Proto: "http"}
 	if r.TLS != nil {
 		f.Proto = "https"
 	}
-	f.Client = f.Peer
-	if len(trusted) == 0 || !f.Peer.IsValid() || !contains(trusted, f.Peer) {
-		return f
-	}
-	f.Trusted = true
-	xff := r.Header["X-Forwarded-For"]
-	for i := len(xff) - 1; i >= 0; i-- {
-		line := xff[i]
-		for line != "" {
-			var part string
-			if j := strings.LastIndexByte(line, ','); j >= 0 {
-				part, line = line[j+1:], line[:j]
-			} else {
-				part, line = line, ""
-			}
-			a, err := netip.ParseAddr(strings.TrimSpace(part))
-			if err != nil {
-				return f // garbage: stop at the last address we could trust
-			}
-			f.Client = a.Unmap()
-			if !contains(trusted, f.Client) {
-				return f
-			}
-		}
-	}
+	f.Client, f.Trusted = proxies.Resolve(f.Peer, r.Header["X-Forwarded-For"])
 	return f
 }
 
@@ -187,45 +144,6 @@ func keptOr(trusted bool, h http.Header, k, def string) string {
 		}
 	}
 	return def
-}
-
-// requestID returns the client's X-Correlation-ID or X-Request-ID when it
-// is a sane token, else a new random id.
-func requestID(h http.Header) string {
-	for _, k := range [...]string{"X-Correlation-Id", "X-Request-Id"} {
-		if v := h[k]; len(v) > 0 && validID(v[0]) {
-			return v[0]
-		}
-	}
-	return newID()
-}
-
-func validID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
-
-// newID is 128 random bits in hex. Not a secret: math/rand's per-thread
-// generator is enough and costs nothing to contend on.
-func newID() string {
-	const hex = "0123456789abcdef"
-	var b [32]byte
-	x, y := rand.Uint64(), rand.Uint64()
-	for i := range 16 {
-		b[i] = hex[x&0xf]
-		b[16+i] = hex[y&0xf]
-		x >>= 4
-		y >>= 4
-	}
-	return string(b[:])
 }
 
 // isUpgrade reports whether r asks to switch protocols (WebSocket).

@@ -7,6 +7,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/docker-examples/stack/platform/correlation"
+	"github.com/docker-examples/stack/platform/forwarded"
 )
 
 // FuzzForwardedHeaders: whatever a client sends in the headers the lb
@@ -34,8 +37,8 @@ func FuzzForwardedHeaders(f *testing.F) {
 		r.Header.Set("X-Forwarded-Proto", proto)
 		r.Header.Set("X-Forwarded-Host", host)
 		r.Header.Set("X-Request-ID", id)
-		fwd := forwardedFor(r, trusted)
-		rid := requestID(r.Header)
+		fwd := forwardedFor(r, forwarded.New(trusted))
+		rid := correlation.From(r.Header)
 		var buf bytes.Buffer
 		bw := bufio.NewWriter(&buf)
 		writeRequestHead(bw, r, "/p", &fwd, rid, 0, false)
@@ -58,28 +61,13 @@ func FuzzForwardedHeaders(f *testing.F) {
 		if !fwd.Trusted && out != peer {
 			t.Fatalf("untrusted peer: X-Forwarded-For %q, want just %q", out, peer)
 		}
-		if !validID(got.Header.Get("X-Request-ID")) || got.Header.Get("X-Correlation-ID") != got.Header.Get("X-Request-ID") {
+		if !correlation.Valid(got.Header.Get("X-Request-ID")) || got.Header.Get("X-Correlation-ID") != got.Header.Get("X-Request-ID") {
 			t.Fatalf("request ids %q / %q", got.Header.Get("X-Request-ID"), got.Header.Get("X-Correlation-ID"))
 		}
 		if !fwd.Trusted && (got.Header.Get("X-Forwarded-Proto") != "http" || got.Header.Get("X-Forwarded-Host") != "example.test") {
 			t.Fatalf("untrusted peer's proto/host kept: %q %q", got.Header.Get("X-Forwarded-Proto"), got.Header.Get("X-Forwarded-Host"))
 		}
 	})
-}
-
-func TestAppendJSONString(t *testing.T) {
-	for in, want := range map[string]string{
-		`plain`:       `"plain"`,
-		"q\"b\\":      `"q\"b\\"`,
-		"tab\tnl\n":   `"tab\tnl\n"`,
-		"\x01\x7f":    `"\u0001\u007f"`,
-		"bad\xffutf8": `"bad\ufffdutf8"`,
-		"é ünïcode ✓": `"é ünïcode ✓"`,
-	} {
-		if got := string(appendJSONString(nil, in)); got != want {
-			t.Errorf("appendJSONString(%q) = %s, want %s", in, got, want)
-		}
-	}
 }
 
 // validFieldValue is net/http's rule for header values: no control

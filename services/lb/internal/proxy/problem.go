@@ -3,56 +3,53 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/docker-examples/stack/platform/problem"
 )
 
-// Problem is an error the lb answers itself, rendered as
-// application/problem+json (RFC 9457) like every service of the stack.
+// Problem is an error the lb answers itself, written by the stack's one
+// problem+json writer (platform/problem).
 type Problem struct {
-	Status     int
-	Slug       string // last part of the type URI
-	Title      string
+	problem.Kind
 	Detail     string
 	RetryAfter int // seconds; 0 omits Retry-After
 }
 
-// The lb's own answers.
+// The lb's own answers. A backend that cannot be reached is 503, as an
+// unreachable upstream is in every service of the stack; one that was
+// reached and failed is 502.
 var (
-	errNotFound      = Problem{Status: http.StatusNotFound, Slug: "not-found", Title: "Not Found", Detail: "no such route"}
-	errNoBackend     = Problem{Status: http.StatusServiceUnavailable, Slug: "unavailable", Title: "Service Unavailable", Detail: "no backend is available", RetryAfter: 1}
-	errOverloaded    = Problem{Status: http.StatusServiceUnavailable, Slug: "unavailable", Title: "Service Unavailable", Detail: "the load balancer is at capacity", RetryAfter: 1}
-	errBadGateway    = Problem{Status: http.StatusBadGateway, Slug: "bad-gateway", Title: "Bad Gateway", Detail: "the backend did not answer"}
-	errTimeout       = Problem{Status: http.StatusGatewayTimeout, Slug: "gateway-timeout", Title: "Gateway Timeout", Detail: "the backend did not answer in time"}
-	errBodyUnread    = Problem{Status: http.StatusBadRequest, Slug: "malformed-request", Title: "Bad Request", Detail: "the request body could not be read"}
-	errBodyTooLarge  = Problem{Status: http.StatusRequestEntityTooLarge, Slug: "payload-too-large", Title: "Content Too Large", Detail: "the request body is too large"}
-	errUpgradeFailed = Problem{Status: http.StatusBadGateway, Slug: "bad-gateway", Title: "Bad Gateway", Detail: "the protocol upgrade failed"}
+	errNotFound      = Problem{problem.NotFound, "no such route", 0}
+	errNoBackend     = Problem{problem.Unavailable, "no backend is available", 1}
+	errOverloaded    = Problem{problem.Unavailable, "the load balancer is at capacity", 1}
+	errUnreachable   = Problem{problem.Unavailable, "no backend could be reached", 1}
+	errBadGateway    = Problem{problem.BadGateway, "the backend did not answer", 0}
+	errTimeout       = Problem{problem.GatewayTimeout, "the backend did not answer in time", 0}
+	errBodyUnread    = Problem{problem.BadRequest, "the request body could not be read", 0}
+	errBodyTooLarge  = Problem{problem.PayloadTooLarge, "the request body is too large", 0}
+	errUpgradeFailed = Problem{problem.BadGateway, "the protocol upgrade failed", 0}
+	errGetOnly       = Problem{problem.MethodNotAllowed, "use GET", 0}
 )
+
+// backendAnswered is the problem for a 502, 503 or 504 every backend tried
+// answered.
+func backendAnswered(resp *http.Response) Problem {
+	k := problem.BadGateway
+	switch resp.StatusCode {
+	case http.StatusServiceUnavailable:
+		k = problem.Unavailable
+	case http.StatusGatewayTimeout:
+		k = problem.GatewayTimeout
+	}
+	return Problem{k, "every backend tried answered " + resp.Status, 0}
+}
 
 // write renders p for r. Correlation id is the request's id.
 func (p Problem) write(w http.ResponseWriter, r *http.Request, requestID string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if p.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(p.RetryAfter))
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
-	w.WriteHeader(p.Status)
-	if r.Method == http.MethodHead {
-		return
-	}
-	b := make([]byte, 0, 256)
-	b = append(b, `{"type":"https://docker-examples.dev/problems/`...)
-	b = append(b, p.Slug...)
-	b = append(b, `","title":`...)
-	b = appendJSONString(b, p.Title)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(p.Status), 10)
-	b = append(b, `,"detail":`...)
-	b = appendJSONString(b, p.Detail)
-	b = append(b, `,"instance":`...)
-	b = appendJSONString(b, r.URL.Path)
-	b = append(b, `,"correlation_id":`...)
-	b = appendJSONString(b, requestID)
-	b = append(b, "}\n"...)
-	_, _ = w.Write(b)
+	pb := problem.New(p.Kind, p.Detail)
+	pb.CorrelationID = requestID
+	problem.Write(w, r, pb)
 }

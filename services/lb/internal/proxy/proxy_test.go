@@ -380,11 +380,14 @@ func TestNoBackendIs503WithRetryAfter(t *testing.T) {
 	}
 }
 
-func TestAllDeadIs502(t *testing.T) {
+// Backends that refuse connections are an unreachable upstream: 503 with
+// Retry-After, as in the frontend and the api (it was 502 here).
+func TestAllUnreachableIs503(t *testing.T) {
 	h := newHarness(t, harnessOpts{dead: 2})
 	w := h.serve(httptest.NewRequest("GET", "/", nil))
-	if w.Code != 502 {
-		t.Errorf("status = %d, want 502", w.Code)
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), `"type":"https://docker-examples.dev/problems/unavailable"`) {
+		t.Errorf("status %d Retry-After %q body %s, want 503 unavailable with Retry-After", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
 }
 
@@ -425,6 +428,11 @@ func TestForwardedHeaders(t *testing.T) {
 			map[string]string{"X-Forwarded-For": "198.51.100.9, 10.1.2.3", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.test", "X-Real-Ip": "198.51.100.9"}},
 		{"no header from a trusted proxy", "10.1.2.3:5555", http.Header{},
 			map[string]string{"X-Forwarded-For": "10.1.2.3", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "example.test", "X-Real-Ip": "10.1.2.3"}},
+		// The api's rule, now the lb's too: a hop may carry a port (the lb
+		// stopped there and took the proxy for the client).
+		{"a hop with a port", "10.1.2.3:5555",
+			http.Header{"X-Forwarded-For": {"198.51.100.9:40000, [2001:db8::7]:443"}},
+			map[string]string{"X-Real-Ip": "2001:db8::7"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

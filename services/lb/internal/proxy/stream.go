@@ -92,7 +92,7 @@ func (f *Forwarder) tunnel(x *exchange, r *http.Request, c *upConn, resp *http.R
 		errUpgradeFailed.write(x, r, x.requestID)
 		return
 	}
-	x.status = http.StatusSwitchingProtocols
+	x.Status = http.StatusSwitchingProtocols
 	_ = client.SetDeadline(time.Time{})
 	_ = c.SetDeadline(time.Time{})
 
@@ -124,7 +124,7 @@ func (f *Forwarder) tunnel(x *exchange, r *http.Request, c *upConn, resp *http.R
 	// client -> backend, including what the client already sent.
 	_, _ = io.Copy(c.Conn, clientReader(brw.Reader, client))
 	_ = c.Conn.Close()
-	x.bytes = <-backendDone
+	x.Size = <-backendDone
 	c.destroy()
 }
 

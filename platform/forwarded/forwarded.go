@@ -1,6 +1,8 @@
 // Package forwarded finds a request's real client address and scheme behind
 // reverse proxies, believing X-Forwarded-For and X-Forwarded-Proto only when
-// they come from a proxy the operator trusts (TRUSTED_PROXIES).
+// they come from a proxy the operator trusts (TRUSTED_PROXIES). It is the
+// stack's one implementation: the lb and the api both take client addresses
+// from it (the trusted prefixes are parsed by platform/env.ParsePrefixes).
 //
 // A client can put anything in X-Forwarded-For; only the entries appended by
 // trusted proxies are facts. So the list is read from the right: every hop
@@ -11,39 +13,10 @@
 package forwarded
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
 )
-
-// ParseTrusted parses a comma-separated list of CIDR prefixes or single
-// addresses ("10.0.0.0/8, 172.16.0.0/12, 127.0.0.1"), as TRUSTED_PROXIES
-// holds it. An empty list trusts no one. The error names the bad entry.
-func ParseTrusted(list string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(list, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if strings.Contains(f, "/") {
-			p, err := netip.ParsePrefix(f)
-			if err != nil {
-				return nil, fmt.Errorf("%q is not a CIDR prefix or an IP address", f)
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(f)
-		if err != nil || a.Zone() != "" {
-			return nil, fmt.Errorf("%q is not a CIDR prefix or an IP address", f)
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
-}
 
 // Resolver answers who the client is. The zero value trusts no proxy.
 // It is safe for concurrent use.
@@ -70,20 +43,28 @@ func (r *Resolver) Trusted(a netip.Addr) bool {
 
 // ClientIP returns the address of the client that made req: the direct peer
 // when it is not a trusted proxy, else the rightmost X-Forwarded-For entry
-// that is not a trusted proxy. When every entry is trusted it is the leftmost
-// one; when an entry cannot be parsed, the walk stops and the last good
-// address (a trusted proxy) is the answer, so garbage never becomes a key.
-// IPv4-mapped IPv6 addresses are unmapped. The result is invalid only when
+// that is not a trusted proxy (see Resolve). The result is invalid only when
 // req.RemoteAddr itself is not an address.
 func (r *Resolver) ClientIP(req *http.Request) netip.Addr {
-	peer := peerAddr(req.RemoteAddr)
+	client, _ := r.Resolve(Peer(req.RemoteAddr), req.Header["X-Forwarded-For"])
+	return client
+}
+
+// Resolve returns the client behind peer, given the X-Forwarded-For header
+// lines xff, and whether peer is a trusted proxy (whose forwarding headers
+// may be kept). An untrusted or invalid peer is its own client. Behind a
+// trusted peer the list is read from the right and the first entry that is
+// not a trusted proxy is the client; when every entry is trusted it is the
+// leftmost one; when an entry cannot be parsed, the walk stops and the last
+// good address (a trusted proxy) is the answer, so garbage never becomes a
+// key. IPv4-mapped IPv6 addresses are unmapped. It does not allocate.
+func (r *Resolver) Resolve(peer netip.Addr, xff []string) (client netip.Addr, trusted bool) {
 	if !peer.IsValid() || !r.Trusted(peer) {
-		return peer
+		return peer, false
 	}
-	hops := req.Header.Values("X-Forwarded-For")
-	client := peer
-	for i := len(hops) - 1; i >= 0; i-- {
-		list := hops[i]
+	client = peer
+	for i := len(xff) - 1; i >= 0; i-- {
+		list := xff[i]
 		for list != "" {
 			var hop string
 			if j := strings.LastIndexByte(list, ','); j >= 0 {
@@ -93,15 +74,15 @@ func (r *Resolver) ClientIP(req *http.Request) netip.Addr {
 			}
 			a, ok := ParseHop(hop)
 			if !ok {
-				return client
+				return client, true
 			}
 			client = a
 			if !r.Trusted(a) {
-				return a
+				return a, true
 			}
 		}
 	}
-	return client
+	return client, true
 }
 
 // IsHTTPS reports whether the client reached us over https: the connection
@@ -111,11 +92,11 @@ func (r *Resolver) IsHTTPS(req *http.Request) bool {
 	if req.TLS != nil {
 		return true
 	}
-	peer := peerAddr(req.RemoteAddr)
+	peer := Peer(req.RemoteAddr)
 	if !peer.IsValid() || !r.Trusted(peer) {
 		return false
 	}
-	vs := req.Header.Values("X-Forwarded-Proto")
+	vs := req.Header["X-Forwarded-Proto"]
 	if len(vs) == 0 {
 		return false
 	}
@@ -156,12 +137,15 @@ func ParseHop(s string) (netip.Addr, bool) {
 	return ap.Addr().Unmap(), true
 }
 
-// peerAddr parses http.Request.RemoteAddr ("ip:port"); net/http always
-// sets it so. Anything else is an invalid address.
-func peerAddr(remote string) netip.Addr {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return netip.Addr{}
+// Peer parses http.Request.RemoteAddr: "ip:port" as net/http sets it, or a
+// bare address. Zones are dropped and IPv4-mapped addresses unmapped;
+// anything else is an invalid address.
+func Peer(remote string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().WithZone("").Unmap()
 	}
-	return ap.Addr().WithZone("").Unmap()
+	if a, err := netip.ParseAddr(remote); err == nil {
+		return a.WithZone("").Unmap()
+	}
+	return netip.Addr{}
 }

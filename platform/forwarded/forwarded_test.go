@@ -8,12 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker-examples/stack/services/api/internal/forwarded"
+	"github.com/docker-examples/stack/platform/env"
+	"github.com/docker-examples/stack/platform/forwarded"
 )
 
 func mustTrusted(t *testing.T, list string) *forwarded.Resolver {
 	t.Helper()
-	p, err := forwarded.ParseTrusted(list)
+	p, err := env.ParsePrefixes(list)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,21 +71,6 @@ func TestNoTrustedProxiesMeansPeer(t *testing.T) {
 	}
 }
 
-func TestParseTrusted(t *testing.T) {
-	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0.1/8/8", "fe80::1%eth0"} {
-		if _, err := forwarded.ParseTrusted(bad); err == nil || !strings.Contains(err.Error(), bad) {
-			t.Errorf("ParseTrusted(%q) error = %v, want one naming the entry", bad, err)
-		}
-	}
-	p, err := forwarded.ParseTrusted(" 10.1.2.3/8 ,, ::1 ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p) != 2 || p[0].String() != "10.0.0.0/8" || p[1].String() != "::1/128" {
-		t.Errorf("ParseTrusted = %v, want [10.0.0.0/8 ::1/128]", p)
-	}
-}
-
 func TestIsHTTPS(t *testing.T) {
 	r := mustTrusted(t, "10.0.0.0/8")
 	tests := []struct {
@@ -134,9 +120,9 @@ func FuzzClientIP(f *testing.F) {
 		req.RemoteAddr = remote
 		req.Header.Set("X-Forwarded-For", xff)
 		got := r.ClientIP(req)
-		peer, perr := netip.ParseAddrPort(remote)
-		if perr == nil && !r.Trusted(peer.Addr()) {
-			if got != peer.Addr().WithZone("").Unmap() {
+		peer := forwarded.Peer(remote)
+		if peer.IsValid() && !r.Trusted(peer) {
+			if got != peer {
 				t.Fatalf("untrusted peer %s: ClientIP = %s", remote, got)
 			}
 			return
@@ -144,7 +130,7 @@ func FuzzClientIP(f *testing.F) {
 		if !got.IsValid() {
 			return
 		}
-		found := perr == nil && got == peer.Addr().WithZone("").Unmap()
+		found := got == peer
 		for _, h := range strings.Split(xff, ",") {
 			if a, ok := forwarded.ParseHop(h); ok && a == got {
 				found = true
@@ -175,9 +161,26 @@ func FuzzParseHop(f *testing.F) {
 }
 
 func mustTrustedF(f *testing.F, list string) *forwarded.Resolver {
-	p, err := forwarded.ParseTrusted(list)
+	p, err := env.ParsePrefixes(list)
 	if err != nil {
 		f.Fatal(err)
 	}
 	return forwarded.New(p)
+}
+
+func TestPeer(t *testing.T) {
+	for in, want := range map[string]netip.Addr{
+		"192.0.2.1:80":        netip.MustParseAddr("192.0.2.1"),
+		"[2001:db8::1]:443":   netip.MustParseAddr("2001:db8::1"),
+		"[::ffff:10.0.0.1]:1": netip.MustParseAddr("10.0.0.1"),
+		"[fe80::1%eth0]:1":    netip.MustParseAddr("fe80::1"),
+		"192.0.2.1":           netip.MustParseAddr("192.0.2.1"),
+		"pipe":                {},
+		"":                    {},
+		"192.0.2.1:80:80":     {},
+	} {
+		if got := forwarded.Peer(in); got != want {
+			t.Errorf("Peer(%q) = %v, want %v", in, got, want)
+		}
+	}
 }
