@@ -24,7 +24,7 @@ import (
 
 	"github.com/docker-examples/stack/services/api/internal/pgtest"
 	"github.com/docker-examples/stack/services/api/internal/redistest"
-	"github.com/docker-examples/stack/services/api/internal/registrytest"
+	"github.com/docker-examples/stack/services/api/registrytest"
 )
 
 func enrichedInstance(t *testing.T) (base, docs string, reg *registrytest.Registry, env map[string]string) {

@@ -21,8 +21,8 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/netguard"
 	"github.com/docker-examples/stack/services/api/internal/pgtest"
 	"github.com/docker-examples/stack/services/api/internal/registry"
-	"github.com/docker-examples/stack/services/api/internal/registrytest"
 	"github.com/docker-examples/stack/services/api/internal/store"
+	"github.com/docker-examples/stack/services/api/registrytest"
 )
 
 // BenchmarkCheck100Items measures what checking 100 items costs: registry

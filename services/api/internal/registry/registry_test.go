@@ -15,8 +15,8 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/inventory"
 	"github.com/docker-examples/stack/services/api/internal/netguard"
 	"github.com/docker-examples/stack/services/api/internal/registry"
-	"github.com/docker-examples/stack/services/api/internal/registrytest"
 	"github.com/docker-examples/stack/services/api/internal/tagver"
+	"github.com/docker-examples/stack/services/api/registrytest"
 )
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
