@@ -62,7 +62,7 @@ func TestEnrichmentPages(t *testing.T) {
 	u.signIn()
 	u.open("/items/" + it.ID)
 	// The page updates itself from the live event the worker publishes.
-	u.waitFor("the checks' results", `document.querySelector("#registry-facts .state-ok") && document.querySelector("#github-facts .state-ok") && document.querySelectorAll("#link-facts tbody tr").length === 3`)
+	u.waitFor("the checks' results", `!!(document.querySelector("#registry-facts .state-ok") && document.querySelector("#github-facts .state-ok")) && document.querySelectorAll("#link-facts tbody tr").length === 3`)
 	if got := u.text(`[data-fact="update"]`); !strings.Contains(got, "1.2 → 1.3") || !strings.Contains(got, "1.2 → 2.0 (new major)") {
 		t.Errorf("update shown as %q", got)
 	}
@@ -80,10 +80,10 @@ func TestEnrichmentPages(t *testing.T) {
 	}
 	u.shot("item-enriched")
 	u.do("check now", chromedp.Click(chromedp.CSS("#refresh")))
-	u.waitFor("the queued notice", `document.querySelector("#item-notice")?.textContent.includes("queued")`)
+	u.waitFor("the queued notice", `!!document.querySelector("#item-notice")?.textContent.includes("queued")`)
 
 	u.open("/?update=available")
-	u.waitFor("the filtered list", `document.querySelector("#filter-update")?.checked && document.querySelectorAll("tbody tr").length === 1`)
+	u.waitFor("the filtered list", `!!document.querySelector("#filter-update")?.checked && document.querySelectorAll("tbody tr").length === 1`)
 	if got := u.text("tbody tr .badges"); !strings.Contains(got, "update") || !strings.Contains(got, "archived") || !strings.Contains(got, "broken link") {
 		t.Errorf("list badges: %q", got)
 	}
@@ -94,15 +94,15 @@ func TestEnrichmentPages(t *testing.T) {
 	u.do("paste and preview",
 		fill("#compose-text", compose),
 		chromedp.Click(chromedp.CSS("#import-preview")))
-	u.waitFor("the preview", `document.querySelector('#import-changes tr[data-action="created"]') && document.querySelector('#import-changes tr[data-action="skipped"]')`)
+	u.waitFor("the preview", `!!(document.querySelector('#import-changes tr[data-action="created"]') && document.querySelector('#import-changes tr[data-action="skipped"]'))`)
 	u.shot("import-preview")
 	u.do("apply", chromedp.Click(chromedp.CSS("#import-apply")))
-	u.waitFor("the import", `document.querySelector("#import-result h2")?.textContent.startsWith("Imported") && document.querySelector('#import-changes tr[data-action="created"] a')`)
+	u.waitFor("the import", `!!(document.querySelector("#import-result h2")?.textContent.startsWith("Imported") && document.querySelector('#import-changes tr[data-action="created"] a'))`)
 	var page struct{ Items []item }
 	api.call("GET", "/api/inventory?label=project:e2eshop", nil, &page)
 	if len(page.Items) != 1 {
 		t.Errorf("after the import, %d items labelled project:e2eshop", len(page.Items))
 	}
 	u.do("bad YAML", fill("#compose-text", "services:\n  web:\n    image: a: b\n"), chromedp.Click(chromedp.CSS("#import-preview")))
-	u.waitFor("the error", `document.querySelector("#import-error")?.textContent.includes("line 3")`)
+	u.waitFor("the error", `!!document.querySelector("#import-error")?.textContent.includes("line 3")`)
 }
