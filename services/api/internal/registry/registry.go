@@ -142,6 +142,13 @@ func (c *Client) Check(ctx context.Context, ref string, prev *Previous, f tagver
 	if c.cfg.UserAgent != "" {
 		ropts = append(ropts, remote.WithUserAgent(c.cfg.UserAgent))
 	}
+	// One puller for the whole check: the HEAD, manifest, config and tag
+	// list share its ping and token instead of paying for one each.
+	puller, err := remote.NewPuller(ropts...)
+	if err != nil {
+		return inventory.RegistryFacts{}, err
+	}
+	ropts = append(ropts, remote.Reuse(puller))
 
 	desc, err := remote.Head(r, ropts...)
 	if err != nil {
