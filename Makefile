@@ -24,8 +24,8 @@ LB_HTTP_PORT ?= 80
 LB_HTTPS_PORT ?= 443
 export FRONTEND_PORT API_PORT LB_HTTP_PORT LB_HTTPS_PORT
 
-.PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down \
-	test lint e2e e2e-cluster resilience-cluster resilience-swarm bench-api bench-lb bench-frontend clean
+.PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down push swarm-lab \
+	test lint e2e e2e-cluster resilience-cluster resilience-swarm bench-api bench-lb bench-e2e bench-frontend clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-19s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +66,14 @@ swarm-up: secrets images ## Deploy the swarm stack (initialises a one-node swarm
 swarm-down: ## Remove the swarm stack
 	bash scripts/swarm.sh down
 
+push: images ## Build, tag and push every image of the stack to REGISTRY (e.g. REGISTRY=ghcr.io/org make push)
+	bash scripts/push.sh
+
+# SWARM_LAB_FAULTS picks the faults (all: every one; the three-manager one
+# on a second lab); scripts/swarm-lab.sh up|deploy|check|fault|down runs a step.
+swarm-lab: secrets images ## Three-node Docker-in-Docker swarm: own registry, stack deployed, faults under load, removed
+	bash scripts/swarm-lab.sh run
+
 test: ## Run every module's tests with -race (PostgreSQL and Redis via testcontainers or TEST_*_URL)
 	bash scripts/test.sh
 
@@ -94,12 +102,14 @@ resilience-swarm: secrets images ## Kill an api task, roll the api, roll back a 
 	docker service inspect docker_examples_api >/dev/null 2>&1 || bash scripts/swarm.sh up
 	bash scripts/resilience.sh swarm
 
-bench-api: secrets images ## Load-test the basic stack's API (wrk): list, get, create; restarts it with rate limits off
-	RATE_LIMIT=off RATE_LIMIT_KEY=off $(BASIC) up -d --no-build --wait --wait-timeout 300
+bench-api: ## The api against a bare net/http handler with the same round trips, natively (PostgreSQL, Redis started by the script; wrk)
 	bash scripts/bench-api.sh
 
-bench-lb: ## Our lb against nginx and HAProxy on this machine (wrk)
+bench-lb: ## Our lb against nginx and HAProxy: 1k/32k/256k, with and without Content-Length, HTTP/1.1 and HTTP/2 (wrk, h2load)
 	bash scripts/bench-lb.sh
+
+bench-e2e: secrets images ## Through the cluster's lb to 3 api replicas, and the same with nginx in its place (starts and stops the cluster)
+	CLUSTER="$(CLUSTER)" bash scripts/bench-e2e.sh
 
 bench-frontend: ## The frontend's assets against nginx (wrk), and the first view's size
 	bash scripts/bench-frontend.sh

@@ -1,29 +1,49 @@
 #!/usr/bin/env bash
 # bench-lb.sh: our lb against nginx and HAProxy (Debian packages) on this
-# machine, same budget for each: the proxy pinned to one core, wrk and
-# the backend (services/lb/cmd/benchbackend, 1 KiB and 32 KiB answers) on
-# the other, everything on 127.0.0.1. Prints requests/s and p99 per proxy
-# and our ratio to nginx.
+# machine, in the same run, same budget for each: the proxy pinned to one
+# core (PROXY_CPU), the load generator and the backend
+# (services/lb/cmd/benchbackend) on the other (CLIENT_CPU), all on
+# 127.0.0.1; the proxies speak HTTP/1.1 to the backend.
 #
-# Environment: DURATION (10s), CONNECTIONS (64), ROUNDS (3: runs of each
-# proxy, interleaved; the best is kept per proxy to damp a noisy machine),
-# PROXY_CPU (0), CLIENT_CPU (1), BASE_PORT (18080).
+# Cases: answers of 1 KiB, 32 KiB and 256 KiB, each with a Content-Length
+# (/1k …) and without one, chunked (/chunked/1k …), as most backends send
+# bodies they encode as they go; over HTTP/1.1 (wrk) and over HTTPS with
+# HTTP/2 from the client (h2load, Debian's nghttp2-client). Runs are
+# interleaved proxy by proxy, round after round, so the machine's other
+# load hits each alike. Prints per case and proxy the median over ROUNDS of
+# requests/s, p99 latency and the proxy's CPU time per request
+# (utime+stime from /proc/PID/stat, steadier than req/s on a shared
+# machine), the spread (min-max), and the lb's ratios to nginx. It prints
+# figures and never fails on them.
+#
+# Environment: DURATION (5s), CONNECTIONS (64; HTTP/2: H2_CLIENTS (16)
+# connections of H2_STREAMS (4) streams), ROUNDS (3), PROTOS ("h1 h2"),
+# SIZES ("1k 32k 256k"), PROXIES ("lb nginx haproxy"), PROXY_CPU (0),
+# CLIENT_CPU (1), BASE_PORT (18080), LB_ENV (extra NAME=value words for
+# the lb only, e.g. to measure tracing or access logs).
 set -euo pipefail
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-64}
+H2_CLIENTS=${H2_CLIENTS:-16}
+H2_STREAMS=${H2_STREAMS:-4}
 ROUNDS=${ROUNDS:-3}
+PROTOS=${PROTOS:-h1 h2}
+SIZES=${SIZES:-1k 32k 256k}
+PROXIES=${PROXIES:-lb nginx haproxy}
 PROXY_CPU=${PROXY_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 BASE_PORT=${BASE_PORT:-18080}
+LB_ENV=${LB_ENV:-}
 BACKEND_PORT=$BASE_PORT
-LB_PORT=$((BASE_PORT + 1))
-NGINX_PORT=$((BASE_PORT + 2))
-HAPROXY_PORT=$((BASE_PORT + 3))
-LB_ADMIN_PORT=$((BASE_PORT + 4))
+LB_ADMIN_PORT=$((BASE_PORT + 1))
+# HTTP/1.1 and HTTPS ports per proxy.
+declare -A H1_PORT=([lb]=$((BASE_PORT + 2)) [nginx]=$((BASE_PORT + 3)) [haproxy]=$((BASE_PORT + 4)))
+declare -A H2_PORT=([lb]=$((BASE_PORT + 5)) [nginx]=$((BASE_PORT + 6)) [haproxy]=$((BASE_PORT + 7)))
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/bench-lb.XXXXXX)
+chmod 755 "$work"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -39,13 +59,16 @@ need() {
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "installing ${missing[*]}" >&2
-		apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+		local sudo=()
+		[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+		"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+			{ "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 	fi
 }
-need wrk:wrk nginx:nginx-light haproxy:haproxy taskset:util-linux
+need wrk:wrk nginx:nginx-light haproxy:haproxy taskset:util-linux h2load:nghttp2-client openssl:openssl curl:curl
 
 wait_port() {
-	for _ in $(seq 100); do
+	for _ in $(seq 200); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
 		sleep 0.05
 	done
@@ -53,8 +76,12 @@ wait_port() {
 	return 1
 }
 
-echo "building lb and benchbackend" >&2
-(cd "$root/services/lb" && CGO_ENABLED=0 go build -trimpath -o "$work/lb" ./cmd/lb && CGO_ENABLED=0 go build -trimpath -o "$work/benchbackend" ./cmd/benchbackend)
+echo "== building lb and benchbackend" >&2
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$work/lb" ./services/lb/cmd/lb &&
+	CGO_ENABLED=0 go build -trimpath -o "$work/benchbackend" ./services/lb/cmd/benchbackend)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+	-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
 
 taskset -c "$CLIENT_CPU" "$work/benchbackend" -addr "127.0.0.1:$BACKEND_PORT" &
 pids+=($!)
@@ -62,6 +89,7 @@ wait_port "$BACKEND_PORT"
 
 cat >"$work/nginx.conf" <<EOF
 worker_processes 1;
+master_process off;
 daemon off;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log warn;
@@ -80,7 +108,10 @@ http {
     keepalive_requests 100000;
   }
   server {
-    listen 127.0.0.1:$NGINX_PORT;
+    listen 127.0.0.1:${H1_PORT[nginx]};
+    listen 127.0.0.1:${H2_PORT[nginx]} ssl http2;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -106,18 +137,22 @@ defaults
   option forwardfor
   http-reuse always
 frontend fe
-  bind 127.0.0.1:$HAPROXY_PORT
+  bind 127.0.0.1:${H1_PORT[haproxy]}
+  bind 127.0.0.1:${H2_PORT[haproxy]} ssl crt $work/haproxy.pem alpn h2,http/1.1
   default_backend be
 backend be
   server b1 127.0.0.1:$BACKEND_PORT
 EOF
 
+declare -A PID
 start_proxy() {
 	case $1 in
 	lb)
-		env PORT="$LB_PORT" HTTPS_PORT=0 ADMIN_PORT="$LB_ADMIN_PORT" ACCESS_LOG=false GOMAXPROCS=1 \
+		# shellcheck disable=SC2086 # LB_ENV is a list of NAME=value words
+		env PORT="${H1_PORT[lb]}" HTTPS_PORT="${H2_PORT[lb]}" ADMIN_PORT="$LB_ADMIN_PORT" ACCESS_LOG=false GOMAXPROCS=1 \
+			TLS_CERT_FILE="$work/cert.pem" TLS_KEY_FILE="$work/key.pem" \
 			API_UPSTREAM="127.0.0.1:$BACKEND_PORT" FRONTEND_UPSTREAM="127.0.0.1:$BACKEND_PORT" \
-			UPSTREAM_CIDRS=127.0.0.0/8 INSTANCE_NAME=bench \
+			UPSTREAM_CIDRS=127.0.0.0/8 INSTANCE_NAME=bench $LB_ENV \
 			taskset -c "$PROXY_CPU" "$work/lb" >"$work/lb.log" 2>&1 &
 		;;
 	nginx)
@@ -127,67 +162,98 @@ start_proxy() {
 		taskset -c "$PROXY_CPU" /usr/sbin/haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 		;;
 	esac
+	PID[$1]=$!
 	pids+=($!)
-	wait_port "$(port_of "$1")"
+	wait_port "${H1_PORT[$1]}"
+	wait_port "${H2_PORT[$1]}"
 }
 
-port_of() {
-	case $1 in lb) echo "$LB_PORT" ;; nginx) echo "$NGINX_PORT" ;; haproxy) echo "$HAPROXY_PORT" ;; esac
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+clk=$(getconf CLK_TCK)
+to_ms() { # wrk's latency figure (us, ms, s) in ms
+	awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+		if (u == "us") v /= 1000; else if (u == "s") v *= 1000; printf "%.2f", v }'
 }
 
-# run_wrk URL -> "rps p99_ms"
-run_wrk() {
-	taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$1" | awk '
-		/Requests\/sec/ { rps = $2 }
-		/^ +99%/ { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-			if (u == "us") v /= 1000; else if (u == "s") v *= 1000; p99 = v }
-		/Non-2xx|Socket errors/ { print "wrk: " $0 > "/dev/stderr" }
-		END { printf "%.0f %.2f\n", rps, p99 }'
+# load PROXY PROTO PATH -> "requests rps p99_ms errors"
+load() {
+	local proxy=$1 proto=$2 path=$3 out
+	if [ "$proto" = h1 ]; then
+		out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:${H1_PORT[$proxy]}$path")
+		awk -v p99="$(to_ms "$(awk '/^ +99%/ { print $2 }' <<<"$out")")" '
+			/requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
+			/Non-2xx/ { e += $4 } /Socket errors/ { e += 1 }
+			END { printf "%d %.0f %s %d\n", n, rps, p99, e }' <<<"$out"
+	else
+		rm -f "$work/h2.log"
+		out=$(taskset -c "$CLIENT_CPU" h2load -t1 -c"$H2_CLIENTS" -m"$H2_STREAMS" -D"${DURATION%s}" \
+			--log-file="$work/h2.log" "https://127.0.0.1:${H2_PORT[$proxy]}$path" 2>&1)
+		local p99
+		p99=$(awk '{ print $3 }' "$work/h2.log" | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", NR ? v[i] / 1000 : 0 }')
+		awk -v p99="$p99" '
+			/^finished in/ { rps = $4 } /^requests:/ { n = $8; e = $10 + $12 }
+			/^status codes:/ { e += $5 + $7 }
+			END { printf "%d %.0f %s %d\n", n, rps, p99, e }' <<<"$out"
+	fi
 }
 
-# All three proxies run at once on the same core (an idle one costs
-# nothing); runs are interleaved proxy by proxy, so the machine's other
-# load hits each of them alike.
-for proxy in lb nginx haproxy; do
+for proxy in $PROXIES; do
 	start_proxy "$proxy"
-	taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$(port_of "$proxy")/1k" >/dev/null # warm-up
+done
+curl -fsS -o /dev/null --http2 -k "https://127.0.0.1:${H2_PORT[lb]}/1k" ||
+	{ echo "bench-lb: the lb does not answer over HTTPS" >&2; exit 1; }
+for proxy in $PROXIES; do # warm-up
+	taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d1s "http://127.0.0.1:${H1_PORT[$proxy]}/1k" >/dev/null
 done
 
-declare -A RPS P99 ALL_RPS ALL_P99
+paths=()
+for size in $SIZES; do paths+=("/$size" "/chunked/$size"); done
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A RPS P99 CPU ERR
 for round in $(seq "$ROUNDS"); do
-	for size in 1k 32k; do
-		for proxy in lb nginx haproxy; do
-			read -r rps p99 < <(run_wrk "http://127.0.0.1:$(port_of "$proxy")/$size")
-			echo "round $round: $proxy $size: $rps req/s, p99 ${p99} ms" >&2
-			key="$proxy/$size"
-			ALL_RPS[$key]+="$rps "
-			ALL_P99[$key]+="$p99 "
-			if [ -z "${RPS[$key]:-}" ] || [ "$rps" -gt "${RPS[$key]}" ]; then
-				RPS[$key]=$rps
-				P99[$key]=$p99
-			fi
+	for proto in $PROTOS; do
+		for path in "${paths[@]}"; do
+			for proxy in $PROXIES; do
+				t0=$(cpu_ticks "${PID[$proxy]}")
+				read -r reqs rps p99 errs < <(load "$proxy" "$proto" "$path")
+				t1=$(cpu_ticks "${PID[$proxy]}")
+				cpu=$(awk -v d=$((t1 - t0)) -v c="$clk" -v n="$reqs" 'BEGIN { printf "%.1f", n ? d * 1e6 / c / n : 0 }')
+				k="$proto $path $proxy"
+				RPS[$k]+="$rps " P99[$k]+="$p99 " CPU[$k]+="$cpu "
+				ERR[$k]=$((${ERR[$k]:-0} + errs))
+				printf 'round %d %s %-13s %-8s %7.0f req/s  p99 %7.2f ms  %6.1f µs CPU/req%s\n' "$round" "$proto" "$path" \
+					"$proxy" "$rps" "$p99" "$cpu" "$([ "$errs" -gt 0 ] && echo " errors=$errs")" >&2
+			done
 		done
 	done
 done
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+spread() { tr ' ' '\n' | grep . | sort -g | awk -v f="$1" 'NR == 1 { lo = $1 } { hi = $1 } END { printf f "-" f, lo, hi }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 
 echo
-echo "bench-lb: $CONNECTIONS connections, $DURATION per run, $ROUNDS round(s); proxy on CPU $PROXY_CPU, wrk + backend on CPU $CLIENT_CPU"
-echo "best = the run with the most req/s (and its p99); median = medians over the rounds"
-printf '%-8s %-5s %10s %8s %8s %8s | %10s %8s %8s %8s\n' proxy size 'best r/s' 'p99 ms' 'r/s÷ngx' 'p99÷ngx' 'med r/s' 'p99 ms' 'r/s÷ngx' 'p99÷ngx'
-for size in 1k 32k; do
-	nk="nginx/$size"
-	nmr=$(median <<<"${ALL_RPS[$nk]}")
-	nmp=$(median <<<"${ALL_P99[$nk]}")
-	for proxy in lb nginx haproxy; do
-		key="$proxy/$size"
-		mr=$(median <<<"${ALL_RPS[$key]}")
-		mp=$(median <<<"${ALL_P99[$key]}")
-		printf '%-8s %-5s %10s %8s %8s %8s | %10s %8s %8s %8s\n' "$proxy" "$size" \
-			"${RPS[$key]}" "${P99[$key]}" "$(ratio "${RPS[$key]}" "${RPS[$nk]}")" "$(ratio "${P99[$key]}" "${P99[$nk]}")" \
-			"$mr" "$mp" "$(ratio "$mr" "$nmr")" "$(ratio "$mp" "$nmp")"
+echo "bench-lb: $DURATION per run, $ROUNDS round(s); h1: wrk, $CONNECTIONS connections; h2: h2load over TLS, $H2_CLIENTS connections x $H2_STREAMS streams"
+echo "proxy on CPU $PROXY_CPU; load generator and backend on CPU $CLIENT_CPU; load average before $load0, after $load1 ($(nproc) CPUs)"
+echo "medians over the rounds, spread min-max in brackets; ratios are lb / nginx (CPU: lower is better)"
+printf '%-3s %-13s %-8s %8s %15s %8s %15s %8s %13s | %6s %6s %6s\n' \
+	'' path proxy 'req/s' '' 'p99 ms' '' 'CPU µs' '' 'r/s' 'p99' 'CPU'
+for proto in $PROTOS; do
+	for path in "${paths[@]}"; do
+		nk="$proto $path nginx"
+		for proxy in $PROXIES; do
+			k="$proto $path $proxy"
+			r=$(median <<<"${RPS[$k]}") p=$(median <<<"${P99[$k]}") c=$(median <<<"${CPU[$k]}")
+			ratios=""
+			if [ "$proxy" = lb ] && [ -n "${RPS[$nk]:-}" ]; then
+				ratios=$(printf '%6s %6s %6s' "$(ratio "$r" "$(median <<<"${RPS[$nk]}")")" \
+					"$(ratio "$p" "$(median <<<"${P99[$nk]}")")" "$(ratio "$c" "$(median <<<"${CPU[$nk]}")")")
+			fi
+			printf '%-3s %-13s %-8s %8.0f [%13s] %8.2f [%13s] %8.1f [%11s] | %s%s\n' "$proto" "$path" "$proxy" \
+				"$r" "$(spread %.0f <<<"${RPS[$k]}")" "$p" "$(spread %.1f <<<"${P99[$k]}")" "$c" "$(spread %.0f <<<"${CPU[$k]}")" \
+				"$ratios" "$([ "${ERR[$k]}" -gt 0 ] && echo " errors=${ERR[$k]}")"
+		done
 	done
 done
-echo "bar: lb >= 0.80x nginx req/s and <= 1.30x its p99 at 1k; >= 0.95x req/s at 32k"
+echo "goal: lb >= 1.00x nginx's req/s and p99 <= nginx's at 1k and 32k, with and without Content-Length"

@@ -38,6 +38,13 @@ for f in deploy/basic/compose.yaml deploy/cluster/compose.yaml; do
 	docker compose -f "$f" config -q || fail=1
 done
 
+# The swarm stack alone (one node) and with the swarm lab's additions, where
+# the CLI has `docker stack config` (v23 and later).
+if docker stack config --help >/dev/null 2>&1; then
+	docker stack config -c deploy/swarm/stack.yaml >/dev/null || fail=1
+	docker stack config -c deploy/swarm/stack.yaml -c deploy/swarm/lab.yaml >/dev/null || fail=1
+fi
+
 if [ "$fail" -ne 0 ]; then
 	echo "lint: failed" >&2
 	exit 1

@@ -18,7 +18,7 @@ end
 function request()
   n = n + 1
   local body = string.format(
-    '{"name":"bench-%s-%d-%d","image":"postgres:17-alpine","labels":["bench-%s"]}', run, tid, n, run)
+    '{"name":"bench-%s-%d-%d","image":"postgres:17-alpine","description":"created by bench-api","labels":["bench-%s"]}', run, tid, n, run)
   return wrk.format(nil, "/api/inventory", nil, body)
 end
 

@@ -248,6 +248,11 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		WriteMiddleware:  []echo.MiddlewareFunc{httpapi.Middleware(idem.Wrap)},
 	})
 
+	if cfg.DebugAddr != "" {
+		if err := startDebug(ctx, cfg.DebugAddr, log); err != nil {
+			return err
+		}
+	}
 	ln, err := serve.Listen(ctx, cfg.Addr())
 	if err != nil {
 		return err
@@ -285,16 +290,7 @@ func loginRateLimit(l *ratelimit.Limiter, proxies *forwarded.Resolver, perIP rat
 // limitBy is l's middleware for policy, in echo; a zero limit (configured
 // "off") lets the request through untouched.
 func limitBy(l *ratelimit.Limiter, policy ratelimit.Policy) echo.MiddlewareFunc {
-	mw := l.Middleware(policy)
-	return httpapi.Middleware(func(next httpapi.HandlerFunc) httpapi.HandlerFunc {
-		limited := mw(next)
-		return func(w http.ResponseWriter, r *http.Request) error {
-			if _, lim := policy(r); lim.Rate == 0 {
-				return next(w, r)
-			}
-			return limited(w, r)
-		}
-	})
+	return httpapi.Middleware(l.Middleware(policy))
 }
 
 // replicaLister shows the registry's live replicas on /api/status.

@@ -214,6 +214,38 @@ func Get[T any](ctx context.Context, c *Cache, k Key, load func(context.Context)
 	return v, nil
 }
 
+// GetJSON is Get for a caller that answers with the value's JSON encoding
+// as it is (an HTTP handler): a hit is returned without being decoded. It
+// returns the JSON of load's result on a miss. check is called with every
+// value about to be returned; false for an entry read from Redis makes it
+// a corrupt entry, answered from load as Get does.
+func GetJSON[T any](ctx context.Context, c *Cache, k Key, load func(context.Context) (T, error), check func([]byte) bool) ([]byte, error) {
+	loadJSON := func(ctx context.Context) ([]byte, error) {
+		v, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	}
+	b, hit, err := c.get(ctx, k, loadJSON)
+	if err != nil {
+		return nil, err
+	}
+	if check(b) {
+		return b, nil
+	}
+	if hit {
+		c.opts.Log.Warn("cache entry does not decode; loading instead", slog.String("key", k.String()))
+		if b, err = loadJSON(ctx); err != nil {
+			return nil, err
+		}
+		if check(b) {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("cache: decode %s: the loaded value fails its check", k)
+}
+
 // get returns the encoded value and whether it came from Redis.
 func (c *Cache) get(ctx context.Context, k Key, load func(context.Context) ([]byte, error)) ([]byte, bool, error) {
 	if c.skip(k.collection) {

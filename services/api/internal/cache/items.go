@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"strconv"
@@ -39,6 +40,76 @@ func NewItems(inner ItemStore, c *Cache) *Items {
 
 // ListItems returns a page from the cache, or from inner on a miss.
 func (s *Items) ListItems(ctx context.Context, q inventory.ListQuery) (inventory.Page, error) {
+	return Get(ctx, s.c, ListKey(itemsCollection, listValues(q)), func(ctx context.Context) (inventory.Page, error) {
+		return s.inner.ListItems(ctx, q)
+	})
+}
+
+// ListItemsJSON is ListItems for an HTTP handler: the page as the body of
+// GET /api/inventory, {"items": […], "next_cursor": "…"} with items never
+// null and next_cursor absent on the last page. A hit costs no decoding.
+// Its entries are kind "page", apart from ListItems' ("list").
+func (s *Items) ListItemsJSON(ctx context.Context, q inventory.ListQuery) ([]byte, error) {
+	k := ListKey(itemsCollection, listValues(q))
+	k.kind = "page"
+	return GetJSON(ctx, s.c, k, func(ctx context.Context) (pageBody, error) {
+		p, err := s.inner.ListItems(ctx, q)
+		if p.Items == nil {
+			p.Items = []inventory.Item{}
+		}
+		return pageBody{Items: p.Items, NextCursor: p.NextCursor}, err
+	}, looksLikePage)
+}
+
+// looksLikePage is the check of a cached page: what ListItemsJSON stores
+// starts and ends so. A full validation (json.Valid) cost a fifth of a
+// cached page's CPU time in the api's profile; entries are written by this
+// code only, so the check is for foreign or truncated values.
+func looksLikePage(b []byte) bool {
+	return bytes.HasPrefix(b, []byte(`{"items":[`)) && bytes.HasSuffix(b, []byte("}"))
+}
+
+// itemVersion reads the version of an item's JSON from its end, where
+// json.Marshal puts it (Version is Item's last field): `…,"version":N}`.
+// ok is false for anything else, a foreign or truncated value.
+func itemVersion(b []byte) (int64, bool) {
+	if !bytes.HasPrefix(b, []byte(`{"id":"`)) || !bytes.HasSuffix(b, []byte("}")) {
+		return 0, false
+	}
+	i := bytes.LastIndex(b, []byte(`,"version":`))
+	if i < 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(b[i+len(`,"version":`):len(b)-1]), 10, 64)
+	if err != nil || v < 1 {
+		return 0, false
+	}
+	return v, true
+}
+
+// pageBody is the JSON of a list page, as the HTTP layer answers it.
+type pageBody struct {
+	Items      []inventory.Item `json:"items"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+// GetItemJSON is GetItem for an HTTP handler: the item's JSON (as
+// json.Marshal encodes an inventory.Item) and its version, for the ETag.
+// A hit costs no decoding: only the version is read, from the end.
+func (s *Items) GetItemJSON(ctx context.Context, id uuid.UUID) ([]byte, int64, error) {
+	var version int64
+	b, err := GetJSON(ctx, s.c, ItemKey(itemsCollection, id.String()), func(ctx context.Context) (inventory.Item, error) {
+		return s.inner.GetItem(ctx, id)
+	}, func(b []byte) bool {
+		v, ok := itemVersion(b)
+		version = v
+		return ok
+	})
+	return b, version, err
+}
+
+// listValues is the query of a list page, the identity of its entry.
+func listValues(q inventory.ListQuery) url.Values {
 	v := url.Values{
 		"limit": {strconv.Itoa(q.Limit)},
 		"q":     {q.Q},
@@ -57,9 +128,7 @@ func (s *Items) ListItems(ctx context.Context, q inventory.ListQuery) (inventory
 	if q.LinksBroken {
 		v.Set("links", "broken")
 	}
-	return Get(ctx, s.c, ListKey(itemsCollection, v), func(ctx context.Context) (inventory.Page, error) {
-		return s.inner.ListItems(ctx, q)
-	})
+	return v
 }
 
 // GetItem returns an item from the cache, or from inner on a miss. Errors

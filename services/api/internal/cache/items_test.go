@@ -2,7 +2,9 @@ package cache_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,5 +125,95 @@ func TestItemsWithRedisDown(t *testing.T) {
 	}
 	if got, _ := items.GetItem(ctx, created.ID); got.Description != "changed while redis was down" {
 		t.Errorf("read after the write = %q", got.Description)
+	}
+}
+
+// The JSON reads answer what the typed reads encode, byte for byte, stay
+// fresh across replicas, and treat a corrupt entry as a miss.
+func TestItemsJSONMatchTypedReads(t *testing.T) {
+	ctx := context.Background()
+	r := faultredis.New(t)
+	db := &countingStore{Store: store.New(pgtest.New(t))}
+	replica1 := cache.NewItems(db, newReplica(t, r).c)
+	replica2 := cache.NewItems(db, newReplica(t, r).c)
+
+	created, err := replica1.CreateItem(ctx, newItem(t, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // a miss, then a hit
+		b, version, err := replica2.GetItemJSON(ctx, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(created)
+		if string(b) != string(want) || version != created.Version {
+			t.Errorf("read %d: GetItemJSON = %s, version %d; want %s, version %d", i, b, version, want, created.Version)
+		}
+	}
+	q := inventory.ListQuery{Limit: 10}
+	for i := range 2 {
+		b, err := replica2.ListItemsJSON(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(map[string]any{"items": []inventory.Item{created}})
+		if string(b) != string(want) {
+			t.Errorf("read %d: ListItemsJSON = %s, want %s", i, b, want)
+		}
+	}
+	if b, _ := replica2.ListItemsJSON(ctx, inventory.ListQuery{Limit: 10, Label: "none"}); string(b) != `{"items":[]}` {
+		t.Errorf("an empty page = %s, want {\"items\":[]}", b)
+	}
+
+	updated, err := replica1.UpdateItem(ctx, created.ID, func(it inventory.Item) (inventory.Item, error) {
+		it.Description = "primary database"
+		return it, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, version, _ := replica2.GetItemJSON(ctx, created.ID); version != updated.Version {
+		t.Errorf("replica 2 after the update: version %d, want %d", version, updated.Version)
+	}
+	if b, _ := replica2.ListItemsJSON(ctx, q); !strings.Contains(string(b), "primary database") {
+		t.Errorf("replica 2's page after the update = %s", b)
+	}
+
+	// Garbage under every key of the collection: each read reloads.
+	keys, err := r.Direct().Keys(ctx, "cache:items:*:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("cache keys: %v %v", keys, err)
+	}
+	for _, k := range keys {
+		r.Direct().Set(ctx, k, "{not json", time.Minute)
+	}
+	if _, version, err := replica2.GetItemJSON(ctx, created.ID); err != nil || version != updated.Version {
+		t.Errorf("GetItemJSON over a corrupt entry: version %d, %v; want %d", version, err, updated.Version)
+	}
+	if b, err := replica2.ListItemsJSON(ctx, q); err != nil || !json.Valid(b) {
+		t.Errorf("ListItemsJSON over a corrupt entry: %s, %v", b, err)
+	}
+}
+
+func TestItemVersionReadsTheEnd(t *testing.T) {
+	it := inventory.Item{Name: "x", Version: 42, Labels: []string{`"version":7}`}}
+	b, _ := json.Marshal(it)
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{string(b), 42, true},
+		{string(b[:len(b)-1]), 0, false},          // truncated
+		{`{"id":"x","version":0}`, 0, false},      // no such version
+		{`{"id":"x","version":"1"}`, 0, false},    // not a number
+		{`["not an item","version":3}`, 0, false}, // foreign
+		{`{"id":"x","name":"a,\"version\":9}`, 0, false},
+	} {
+		got, ok := cache.ItemVersion([]byte(tc.in))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("itemVersion(%s) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
 	}
 }

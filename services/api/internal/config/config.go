@@ -64,6 +64,11 @@ type Config struct {
 	SessionIdleTimeout     time.Duration
 	SessionAbsoluteTimeout time.Duration
 
+	// DebugAddr (DEBUG_ADDR, default off) serves net/http/pprof on a
+	// loopback address (127.0.0.1:6060, [::1]:6060) for profiling; no
+	// compose file publishes it. Any other host is refused.
+	DebugAddr string
+
 	// Enrich configures the registry, GitHub and link checks (enrich.go).
 	Enrich Enrich
 }
@@ -101,12 +106,29 @@ func Load(getenv func(string) string) (Config, error) {
 		SessionIdleTimeout:     l.Duration("SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 30*24*time.Hour),
 		SessionAbsoluteTimeout: l.Duration("SESSION_ABSOLUTE_TIMEOUT", 12*time.Hour, time.Minute, 30*24*time.Hour),
 
+		DebugAddr: debugAddr(l),
+
 		Enrich: loadEnrich(l),
 	}
 	if err := l.Err(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// debugAddr is DEBUG_ADDR: empty, or a loopback host:port.
+func debugAddr(l *env.Loader) string {
+	v := l.Get("DEBUG_ADDR")
+	if v == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(v)
+	ip, perr := netip.ParseAddr(host)
+	if err != nil || perr != nil || !ip.IsLoopback() || port == "" {
+		l.Fail("DEBUG_ADDR", "%q is not a loopback host:port such as 127.0.0.1:6060", v)
+		return ""
+	}
+	return v
 }
 
 // redisURL is REDIS_URL, default redis://redis:6379/0.

@@ -104,6 +104,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
 		{map[string]string{"AUTO_MIGRATE": "sometimes"}, "AUTO_MIGRATE"},
 		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN"},
+		{map[string]string{"DEBUG_ADDR": "0.0.0.0:6060"}, "DEBUG_ADDR"},
+		{map[string]string{"DEBUG_ADDR": "6060"}, "DEBUG_ADDR"},
 		{map[string]string{"DB_CONNECT_TIMEOUT": "forever"}, "DB_CONNECT_TIMEOUT"},
 		{map[string]string{"ADMIN_PASSWORD_FILE": "/does/not/exist"}, "ADMIN_PASSWORD_FILE"},
 		{map[string]string{"RATE_LIMIT": "lots"}, "RATE_LIMIT"},

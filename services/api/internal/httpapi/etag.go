@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"hash/fnv"
 	"strconv"
@@ -10,22 +11,29 @@ import (
 )
 
 // etag is the strong entity tag of an item: its version, which grows with
-// every write, and a hash of its enrichment, which the background checks
-// change without a write ("v3.1f2e3d4c"). If-Match compares the version
-// part only: new facts never make a client's edit fail.
+// every write, and, once the background checks have stored facts (which
+// change without a write), a hash of the item's JSON ("v3.1f2e3d4c").
+// If-Match compares the version part only: new facts never make a client's
+// edit fail.
 func etag(it inventory.Item) string {
-	v := `"v` + strconv.FormatInt(it.Version, 10)
 	if it.Registry == nil && it.GitHub == nil && it.Links == nil {
-		return v + `"`
+		return versionETag(it.Version)
+	}
+	b, _ := json.Marshal(it) // the bytes the cache holds (GetItemJSON)
+	return bodyETag(it.Version, b)
+}
+
+func versionETag(version int64) string { return `"v` + strconv.FormatInt(version, 10) + `"` }
+
+// bodyETag is etag for an item's JSON as cached: the same tag as etag of
+// the decoded item.
+func bodyETag(version int64, b []byte) string {
+	if !bytes.Contains(b, []byte(`"registry":`)) && !bytes.Contains(b, []byte(`"github":`)) && !bytes.Contains(b, []byte(`"links":`)) {
+		return versionETag(version)
 	}
 	h := fnv.New32a()
-	b, _ := json.Marshal(struct {
-		R *inventory.RegistryFacts
-		G *inventory.GitHubFacts
-		L []inventory.LinkResult
-	}{it.Registry, it.GitHub, it.Links})
 	h.Write(b)
-	return v + "." + strconv.FormatUint(uint64(h.Sum32()), 16) + `"`
+	return `"v` + strconv.FormatInt(version, 10) + "." + strconv.FormatUint(uint64(h.Sum32()), 16) + `"`
 }
 
 // versionPart drops the enrichment hash from an entity tag.

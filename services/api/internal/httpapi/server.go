@@ -139,6 +139,7 @@ type server struct {
 	Deps
 	log     *slog.Logger
 	proxies *forwarded.Resolver
+	json    JSONReader // Items, when it can answer reads as JSON
 }
 
 // New returns the API's HTTP handler.
@@ -159,6 +160,7 @@ func New(d Deps) *echo.Echo {
 		d.EventStream = noEvents{}
 	}
 	s := &server{Deps: d, log: d.Log, proxies: forwarded.New(d.TrustedProxies)}
+	s.json, _ = d.Items.(JSONReader)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -197,7 +197,7 @@ func SetHeaders(h http.Header, r Result) {
 	h.Set("RateLimit-Limit", strconv.Itoa(r.Limit.Burst))
 	h.Set("RateLimit-Remaining", strconv.Itoa(r.Remaining))
 	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(r.ResetAfter)))
-	h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", r.Limit.Rate, ceilSeconds(r.Limit.Period)))
+	h.Set("RateLimit-Policy", strconv.Itoa(r.Limit.Rate)+";w="+strconv.Itoa(ceilSeconds(r.Limit.Period)))
 	if !r.Allowed {
 		h.Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(r.RetryAfter))))
 	}
@@ -210,13 +210,17 @@ func ceilSeconds(d time.Duration) int {
 // Policy names the budget a request draws from and its limit.
 type Policy func(r *http.Request) (key string, limit Limit)
 
-// Middleware limits every request by policy. A refused request gets the
+// Middleware limits every request by policy; a zero limit (configured
+// "off") lets the request through untouched. A refused request gets the
 // headers and a *LimitedError; with Redis failing closed, ErrUnavailable.
 // Both are returned, not written, for the service's error handler.
 func (l *Limiter) Middleware(policy Policy) func(HandlerFunc) HandlerFunc {
 	return func(next HandlerFunc) HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) error {
 			key, limit := policy(r)
+			if limit.Rate == 0 { // configured "off"
+				return next(w, r)
+			}
 			res, err := l.Allow(r.Context(), key, limit)
 			if err != nil {
 				return err

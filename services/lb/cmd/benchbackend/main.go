@@ -1,6 +1,8 @@
 // Command benchbackend is the backend of `make bench-lb`: a tiny HTTP
-// server answering GET /1k with 1 KiB and GET /32k with 32 KiB, and
-// /health, so the benchmark measures the proxies, not the backend.
+// server answering GET /1k, /32k and /256k with that many bytes and a
+// Content-Length, GET /chunked/1k, /chunked/32k and /chunked/256k with the
+// same bodies chunked (no Content-Length), and /health, so the benchmark
+// measures the proxies, not the backend.
 //
 // Usage:
 //
@@ -33,8 +35,6 @@ func main() {
 }
 
 func serve(ctx context.Context, addr string) error {
-	body1k := bytes.Repeat([]byte("a"), 1<<10)
-	body32k := bytes.Repeat([]byte("b"), 32<<10)
 	mux := http.NewServeMux()
 	static := func(b []byte) http.HandlerFunc {
 		n := strconv.Itoa(len(b))
@@ -45,8 +45,31 @@ func serve(ctx context.Context, addr string) error {
 			_, _ = w.Write(b)
 		}
 	}
-	mux.HandleFunc("GET /1k", static(body1k))
-	mux.HandleFunc("GET /32k", static(body32k))
+	// chunked answers without Content-Length, as a server does that
+	// encodes as it goes (the api's JSON over 2 KB, most frameworks):
+	// 4 KiB writes, and a flush at the end of a body smaller than that so
+	// that net/http does not add a length itself.
+	chunked := func(b []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header()["Content-Type"] = []string{"application/octet-stream"}
+			for rest := b; len(rest) > 0; {
+				n := min(len(rest), 4<<10)
+				_, _ = w.Write(rest[:n])
+				rest = rest[n:]
+			}
+			if len(b) < 4<<10 {
+				w.(http.Flusher).Flush()
+			}
+		}
+	}
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"1k", 1 << 10}, {"32k", 32 << 10}, {"256k", 256 << 10}} {
+		b := bytes.Repeat([]byte("b"), size.n)
+		mux.HandleFunc("GET /"+size.name, static(b))
+		mux.HandleFunc("GET /chunked/"+size.name, chunked(b))
+	}
 	mux.HandleFunc("GET /health", static([]byte(`{"status":"ok"}`)))
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { <-ctx.Done(); _ = srv.Close() }()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -333,8 +334,11 @@ func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d
 	if f.sticky != nil {
 		f.sticky.Stick(h, r, b)
 	}
-	streaming := resp.ContentLength < 0 && bodyAllowed(r.Method, resp.StatusCode) ||
-		strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	streaming := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if !streaming && resp.ContentLength < 0 && bodyAllowed(r.Method, resp.StatusCode) {
+		f.relayUnsized(x, d, c, resp)
+		return
+	}
 	var st *stream
 	if streaming {
 		// A stream lives as long as it likes: lift the server's timeouts
@@ -391,6 +395,79 @@ func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d
 			// Cut the client's response short so it sees the failure
 			// instead of a truncated body that looks complete.
 			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// relayUnsized passes on a body without a length (chunked, or up to the
+// backend's close) that is not an event stream. What the backend has sent
+// so far is gathered into one buffer and written at once; the client gets
+// it as soon as the backend pauses (nothing more has arrived from it) or
+// the buffer is full, so a slow body still flows as it comes, and a fast
+// one leaves in few large writes instead of one per backend chunk. A body
+// that ends within its first buffer (most JSON answers) leaves in one
+// write with a Content-Length, as if the backend had sent one. Once the
+// first bytes are out, the body is a stream: the server's timeouts are
+// lifted and shutdown ends it politely.
+func (f *Forwarder) relayUnsized(x *exchange, d *backendData, c *upConn, resp *http.Response) {
+	bufp := copyBufs.Get().(*[]byte)
+	buf := *bufp
+	defer copyBufs.Put(bufp)
+	var st *stream
+	defer func() {
+		if st != nil {
+			f.streams.remove(st)
+		}
+	}()
+	started, filled := false, 0
+	for {
+		n, rerr := resp.Body.Read(buf[filled:])
+		filled += n
+		if rerr != nil && rerr != io.EOF {
+			c.destroy()
+			if st != nil && st.closing.Load() {
+				return // shutdown ended the stream: finish the response cleanly
+			}
+			d.m.ReadErrors.Inc()
+			// Cut the client's response short so it sees the failure
+			// instead of a truncated body that looks complete.
+			panic(http.ErrAbortHandler)
+		}
+		if rerr == io.EOF && !started {
+			x.Header()["Content-Length"] = []string{strconv.Itoa(filled)}
+			x.WriteHeader(resp.StatusCode)
+			if _, werr := x.Write(buf[:filled]); werr != nil {
+				c.destroy()
+				return
+			}
+			f.finish(d, c, resp)
+			return
+		}
+		idle := rerr == nil && filled < len(buf) && !c.pending()
+		if rerr == nil && filled < len(buf) && !idle {
+			continue // more has arrived: gather it first
+		}
+		if !started {
+			started = true
+			rc := http.NewResponseController(x)
+			_ = rc.SetWriteDeadline(time.Time{})
+			_ = rc.SetReadDeadline(time.Time{})
+			st = f.streams.add(c)
+			x.WriteHeader(resp.StatusCode)
+		}
+		if filled > 0 {
+			if _, werr := x.Write(buf[:filled]); werr != nil {
+				c.destroy()
+				return // the client left
+			}
+			filled = 0
+		}
+		if rerr == io.EOF {
+			f.finish(d, c, resp)
+			return
+		}
+		if idle {
+			x.Flush()
 		}
 	}
 }

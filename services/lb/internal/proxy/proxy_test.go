@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -584,6 +585,78 @@ func TestServerSentEventsAreFlushedAtOnce(t *testing.T) {
 	}
 	if string(rest) != "data: first\n\ndata: second\n\n" {
 		t.Errorf("rest = %q", rest)
+	}
+}
+
+// A body without a length that the backend sends at once (chunked, the
+// last chunk included) leaves with a Content-Length, whole; a large one
+// arrives whole and in order too.
+func TestUnsizedBodiesArriveWhole(t *testing.T) {
+	h := newHarness(t, harnessOpts{n: 1})
+	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		var b strings.Builder
+		b.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+		for i := 0; i < n; i += 1000 {
+			m := min(1000, n-i)
+			fmt.Fprintf(&b, "%x\r\n%s\r\n", m, strings.Repeat(string(rune('a'+i/1000%26)), m))
+		}
+		b.WriteString("0\r\n\r\n")
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = io.WriteString(conn, b.String()) // one write: all of it at once
+	})
+	srv := h.server()
+	for _, n := range []int{0, 1000, 20000, 300 << 10} {
+		resp, err := http.Get(srv.URL + "/api/x?n=" + strconv.Itoa(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || len(b) != n {
+			t.Fatalf("n=%d: read %d bytes, %v", n, len(b), err)
+		}
+		if n <= 20000 && resp.ContentLength != int64(n) {
+			t.Errorf("n=%d: Content-Length %d, want %d (the whole body came at once)", n, resp.ContentLength, n)
+		}
+		for i := 0; i < n; i += 1000 {
+			if b[i] != byte('a'+i/1000%26) {
+				t.Fatalf("n=%d: byte %d = %q: the body is out of order", n, i, b[i])
+			}
+		}
+	}
+}
+
+// A body without a length that comes slowly (not an event stream) is
+// passed on as it comes, not held until it ends.
+func TestSlowUnsizedBodyFlows(t *testing.T) {
+	h := newHarness(t, harnessOpts{n: 1})
+	release := make(chan struct{})
+	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		fmt.Fprint(w, "{\"n\":1}\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "{\"n\":2}\n")
+	})
+	srv := h.server()
+	resp, err := http.Get(srv.URL + "/api/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "{\"n\":1}\n" {
+		t.Fatalf("first line = %q, %v: held back until the body ended", line, err)
+	}
+	close(release)
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "{\"n\":2}\n" {
+		t.Errorf("rest = %q, %v", rest, err)
 	}
 }
 

@@ -186,3 +186,19 @@ func (c *upConn) alive() bool {
 	}
 	return peekAlive(c.peekN, c.peekErr)
 }
+
+// pending reports whether the backend has sent bytes not read yet: in the
+// reader's buffer or waiting in the socket (a peek that never blocks).
+func (c *upConn) pending() bool {
+	if c.br.Buffered() > 0 {
+		return true
+	}
+	if c.raw == nil {
+		return false
+	}
+	c.peekN, c.peekErr = 0, 0
+	if err := c.raw.Read(c.peekFn); err != nil {
+		return false
+	}
+	return c.peekN > 0
+}
