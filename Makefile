@@ -25,6 +25,7 @@ LB_HTTPS_PORT ?= 443
 export FRONTEND_PORT API_PORT LB_HTTP_PORT LB_HTTPS_PORT
 
 .PHONY: help tools secrets images up down logs ps cluster cluster-down swarm-up swarm-down push swarm-lab \
+	observability-images observability observability-down e2e-observability \
 	test lint e2e e2e-cluster resilience-cluster resilience-swarm bench-api bench-lb bench-e2e bench-frontend clean
 
 help: ## List the targets
@@ -45,7 +46,7 @@ up: secrets images ## Run the basic stack and wait until every service is health
 	echo "api:      http://localhost:$(API_PORT)/api/status  (docs: http://localhost:$(API_PORT)/docs)"
 
 down: ## Stop the basic stack (volumes are kept; add -v by hand to drop them)
-	$(BASIC) down --remove-orphans
+	$(BASIC) --profile observability down --remove-orphans
 
 logs: ## Follow the basic stack's logs
 	$(BASIC) logs -f
@@ -58,7 +59,20 @@ cluster: secrets images ## Run the load-balanced cluster (lb on 80/443, 3 api re
 	echo "cluster: http://localhost:$(LB_HTTP_PORT)/  https://localhost:$(LB_HTTPS_PORT)/"
 
 cluster-down: ## Stop the cluster
-	$(CLUSTER) down --remove-orphans
+	$(CLUSTER) --profile observability down --remove-orphans
+
+observability-images: ## Build the observability profile's images (VictoriaMetrics, VictoriaLogs, vlagent, Jaeger, console) from the Go module proxy
+	bash scripts/observability-images.sh
+
+observability: secrets images observability-images ## Start metrics, logs and traces stores beside the running pattern (cluster if none), tracing on; print the URLs
+	BASIC_COMPOSE="$(BASIC)" CLUSTER_COMPOSE="$(CLUSTER)" bash scripts/observability.sh up
+
+e2e-observability: secrets images observability-images ## One request through the cluster's lb followed in the trace, log and metrics stores, and the console in a browser
+	OBS_PATTERN=cluster BASIC_COMPOSE="$(BASIC)" CLUSTER_COMPOSE="$(CLUSTER)" bash scripts/observability.sh up
+	bash scripts/e2e.sh observability
+
+observability-down: ## Stop the observability profile; the services stop exporting traces
+	BASIC_COMPOSE="$(BASIC)" CLUSTER_COMPOSE="$(CLUSTER)" bash scripts/observability.sh down
 
 swarm-up: secrets images ## Deploy the swarm stack (initialises a one-node swarm if needed)
 	bash scripts/swarm.sh up

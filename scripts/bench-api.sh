@@ -75,6 +75,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "bench-api: installing ${missing[*]} from Debian's packages" >&2
 	as_root apt-get install -y -qq "${missing[@]}" >/dev/null ||
 		{ as_root apt-get update -qq && as_root apt-get install -y -qq "${missing[@]}" >/dev/null; }
+	# Only the servers this script starts are wanted: where the packages
+	# started their own (5432, 6379: the basic stack's loopback ports), stop them.
+	for svc in postgresql redis-server; do
+		if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
+			as_root systemctl stop "$svc" || true
+		fi
+	done
 fi
 pgbin=$(dirname "$(printf "%s\n" /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
 

@@ -7,7 +7,8 @@
 # The script starts the cluster itself (`make bench-e2e` builds the images
 # first), with rate limits on and never reached, plus an override file
 # that publishes each api replica on 127.0.0.1 (ports API_BASE_PORT…+2) for
-# nginx, and stops the cluster at the end. Both paths have one docker-proxy
+# nginx and gives PostgreSQL a fresh volume of its own, and stops the
+# cluster (and removes that volume) at the end. Both paths have one docker-proxy
 # hop: client -> docker-proxy -> lb -> api, and client -> nginx ->
 # docker-proxy -> api. Nothing is pinned (the containers share both
 # cores); the CPU time per request of the proxy (the lb container's
@@ -35,11 +36,21 @@ if [[ -z $key && -r deploy/secrets/api_key.txt ]]; then key=$(<deploy/secrets/ap
 
 work=$(mktemp -d /tmp/bench-e2e.XXXXXX)
 chmod 755 "$work"
+# The database lives in a volume of its own, new for the run and removed
+# after it: the stack's volume is left alone (and may hold a database made
+# with another password).
+bench_volume=docker_examples_bench_e2e_db
 cat >"$work/publish.yaml" <<EOF
 services:
   api:
     ports:
       - "127.0.0.1:$API_BASE_PORT-$((API_BASE_PORT + 2)):8000"
+  postgres:
+    volumes:
+      - bench_db:/var/lib/postgresql/data
+volumes:
+  bench_db:
+    name: $bench_volume
 EOF
 read -r -a cluster <<<"${CLUSTER:-docker compose --project-directory deploy/cluster -f deploy/cluster/compose.yaml}"
 cluster+=(-f "$work/publish.yaml")
@@ -47,7 +58,10 @@ nginx_pid=
 cleanup() {
 	[ -z "$nginx_pid" ] || kill "$nginx_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
-	if [ -z "${KEEP_UP:-}" ]; then "${cluster[@]}" down --remove-orphans >/dev/null 2>&1 || true; fi
+	if [ -z "${KEEP_UP:-}" ]; then
+		"${cluster[@]}" down --remove-orphans >/dev/null 2>&1 || true
+		docker volume rm "$bench_volume" >/dev/null 2>&1 || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT

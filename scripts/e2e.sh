@@ -2,6 +2,9 @@
 # Runs the end-to-end tests (services/*/e2e) against a running stack.
 #   scripts/e2e.sh basic     after `make up`: api and frontend on their ports
 #   scripts/e2e.sh cluster   after `make cluster`: everything through the lb
+#   scripts/e2e.sh observability
+#                            after `make observability` on the cluster: one
+#                            request followed through the stores (services/console/e2e)
 # The tests read their targets from E2E_* variables and skip without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +23,18 @@ cluster)
 	export E2E_API_URL="$E2E_LB_URL"
 	export E2E_FRONTEND_URL="$E2E_LB_URL"
 	;;
+observability)
+	export E2E_LB_URL="http://127.0.0.1:${LB_HTTP_PORT:-80}"
+	export E2E_OBS_CONSOLE_URL="http://127.0.0.1:${CONSOLE_PORT:-9400}"
+	export E2E_OBS_TRACES_URL="http://127.0.0.1:${TRACES_PORT:-16686}"
+	export E2E_OBS_LOGS_URL="http://127.0.0.1:${LOGS_PORT:-9428}"
+	export E2E_OBS_METRICS_URL="http://127.0.0.1:${METRICS_PORT:-8428}"
+	export E2E_SCREENSHOT_DIR="${E2E_SCREENSHOT_DIR:-$PWD/out/screenshots}"
+	mkdir -p "$E2E_SCREENSHOT_DIR"
+	exec go test -count=1 -timeout 10m -v -run . ./services/console/e2e/...
+	;;
 *)
-	echo "e2e: want basic or cluster, got $pattern" >&2
+	echo "e2e: want basic, cluster or observability, got $pattern" >&2
 	exit 1
 	;;
 esac

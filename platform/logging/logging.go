@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"strings"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ParseLevel reads LOG_LEVEL values: debug, info, warn, error.
@@ -25,7 +27,8 @@ func ParseLevel(s string) (slog.Level, error) {
 }
 
 // New returns a JSON logger writing to w that adds the service name to every
-// line and the correlation id of the context, when there is one.
+// line, and the correlation id and the trace_id and span_id of the context,
+// when it has them.
 func New(w io.Writer, service string, level slog.Level) *slog.Logger {
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
 	return slog.New(contextHandler{h}).With("service", service)
@@ -49,6 +52,10 @@ type contextHandler struct{ slog.Handler }
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := CorrelationID(ctx); id != "" {
 		r.AddAttrs(slog.String("correlation_id", id))
+	}
+	// The trace the request is part of, when it is traced (platform/telemetry).
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/docker-examples/stack/platform/logging"
 )
 
@@ -33,6 +35,31 @@ func TestParseLevel(t *testing.T) {
 	}
 	if _, err := logging.ParseLevel("loud"); err == nil {
 		t.Error("ParseLevel(loud) = nil error")
+	}
+}
+
+func TestTraceIDBesideCorrelationID(t *testing.T) {
+	var buf bytes.Buffer
+	log := logging.New(&buf, "api", slog.LevelInfo)
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(logging.WithCorrelationID(context.Background(), "req-42"),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	log.With("k", 1).InfoContext(ctx, "hello")
+	log.InfoContext(context.Background(), "untraced")
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	var first, second map[string]any
+	if err := json.Unmarshal(lines[0], &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(lines[1], &second); err != nil {
+		t.Fatal(err)
+	}
+	if first["trace_id"] != tid.String() || first["span_id"] != sid.String() || first["correlation_id"] != "req-42" {
+		t.Errorf("got %v, want trace_id, span_id and correlation_id", first)
+	}
+	if _, ok := second["trace_id"]; ok {
+		t.Errorf("an untraced line has a trace_id: %v", second)
 	}
 }
 

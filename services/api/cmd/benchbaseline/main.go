@@ -85,7 +85,7 @@ func serve(ctx context.Context, addr, dbURL, redisURL, limitSpec string) error {
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	b := &baseline{
-		st: store.New(pool), keys: keys.NewStore(pool), rdb: rdb,
+		st: store.New(pool), keys: keys.NewStore(store.New(pool)), rdb: rdb,
 		limiter: redis_rate.NewLimiter(rdb), limit: lim,
 		events: events.NewPublisher(rdb, "baseline:events", 0, "baseline"),
 	}

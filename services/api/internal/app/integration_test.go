@@ -168,3 +168,32 @@ func TestServeWithDatabaseAndGracefulDrain(t *testing.T) {
 		t.Fatal("run did not stop")
 	}
 }
+
+// A write with an X-API-Key while PostgreSQL is down cannot have its key
+// checked: 503 with Retry-After, as any other request that needs the
+// database (it was 500). Nothing needs to run for this: both stores are
+// on ports where nothing listens.
+func TestAPIKeyWithDatabaseDownIs503(t *testing.T) {
+	base, _, _ := servetest.Start(t, Run, map[string]string{
+		"PORT": "0", "SHUTDOWN_DRAIN": "0s",
+		"DATABASE_URL": "postgres://u:p@127.0.0.1:1/db?sslmode=disable&connect_timeout=1",
+		"REDIS_URL":    "redis://127.0.0.1:1/0",
+	})
+	req, err := http.NewRequest(http.MethodPost, base+"/api/inventory", strings.NewReader(`{"name":"pg","image":"postgres:17"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", "dex_"+strings.Repeat("a", 43))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(string(body), `problems/unavailable`) {
+		t.Errorf("POST with a key, PostgreSQL down: %s Retry-After %q %s; want 503 unavailable with Retry-After",
+			resp.Status, resp.Header.Get("Retry-After"), body)
+	}
+}

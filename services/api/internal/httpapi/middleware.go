@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker-examples/stack/platform/correlation"
 	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/composeimport"
 )
@@ -87,6 +88,7 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched" // keeps label cardinality bounded
 		}
 		s.Metrics.ObserveRequest(route, r.Method, res.Status, d)
+		telemetry.SetRoute(r.Context(), r.Method, route)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("route", route),

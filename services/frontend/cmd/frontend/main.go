@@ -24,6 +24,7 @@ import (
 	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/frontend/internal/assets"
 	"github.com/docker-examples/stack/services/frontend/internal/config"
 	"github.com/docker-examples/stack/services/frontend/internal/site"
@@ -44,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	switch cmd {
 	case "serve":
-		return runServe(ctx, cfg, stdout)
+		return runServe(ctx, cfg, getenv, stdout)
 	case "healthcheck":
 		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
 	case "export-assets":
@@ -59,9 +60,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 }
 
-func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+func runServe(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) error {
 	log := logging.New(stdout, "frontend", cfg.LogLevel)
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "api_url", cfg.APIURL.String())
+	tel, err := telemetry.Start(ctx, "frontend", getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "error", err.Error())
+		}
+	}()
+	log.Info("tracing", "on", tel.On())
 	start := time.Now()
 	ui, err := assets.Build(web.FS())
 	if err != nil {
@@ -69,7 +82,7 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	}
 	log.Info("assets ready", "files", len(ui.Files()), "took", time.Since(start).String())
 	reg := prometheus.NewRegistry()
-	h, err := site.New(site.Config{UI: ui, APIURL: cfg.APIURL, Log: log, Registry: reg})
+	h, err := site.New(site.Config{UI: ui, APIURL: cfg.APIURL, Log: log, Registry: reg, Telemetry: tel})
 	if err != nil {
 		return err
 	}

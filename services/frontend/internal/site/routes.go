@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/docker-examples/stack/platform/telemetry"
 )
 
 // routes is the whole route table. UI routes answer with index.html, whose
@@ -42,7 +44,11 @@ func (s *Site) routes(reg *prometheus.Registry) {
 // is the metrics label.
 func (s *Site) handle(pattern, route string, h http.Handler) {
 	secure := route != "api" && route != "api_events" // the API sets its own headers
-	s.mux.Handle(pattern, s.instrument(route, withCorrelationID(withSecurityHeaders(secure, s.recoverer(h)))))
+	h = s.instrument(route, withCorrelationID(withSecurityHeaders(secure, s.recoverer(h))))
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		telemetry.SetRoute(r.Context(), r.Method, route) // the span's name, when traced
+		h.ServeHTTP(w, r)
+	}))
 }
 
 func health(w http.ResponseWriter, _ *http.Request) {

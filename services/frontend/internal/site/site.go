@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/frontend/internal/apiproxy"
 	"github.com/docker-examples/stack/services/frontend/internal/assets"
 )
@@ -27,11 +28,16 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Transport overrides the proxy's transport (tests).
 	Transport http.RoundTripper
+	// Telemetry traces the requests that reach ServeHTTP (the API proxy,
+	// the event stream, the rarer pages; not the fast path's documents and
+	// assets), and the API receives their span as its parent. Nil: none.
+	Telemetry *telemetry.Telemetry
 }
 
 // Site is the frontend's root http.Handler. It is safe for concurrent use.
 type Site struct {
 	mux     *http.ServeMux
+	traced  http.Handler // mux, in a server span when tracing is on
 	ui      *assets.Set
 	index   *assets.File
 	proxy   *apiproxy.Proxy
@@ -60,12 +66,16 @@ func New(cfg Config) (*Site, error) {
 		StreamClosed:  s.metrics.streams.Dec,
 	})
 	s.routes(cfg.Registry)
+	s.traced = s.mux
+	if cfg.Telemetry != nil {
+		s.traced = cfg.Telemetry.ProxyHandler(s.mux, nil)
+	}
 	return s, nil
 }
 
 // ServeHTTP serves one request.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	s.traced.ServeHTTP(w, r)
 }
 
 // Shutdown ends open event streams, so a graceful stop need not wait for

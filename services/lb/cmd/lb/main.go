@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	switch cmd {
 	case "serve":
-		return runServe(ctx, cfg, stdout)
+		return runServe(ctx, cfg, getenv, stdout)
 	case "check":
 		return printConfig(stdout, cfg)
 	case "healthcheck":

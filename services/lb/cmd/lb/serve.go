@@ -17,6 +17,7 @@ import (
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/lb/internal/admin"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/config"
@@ -33,9 +34,22 @@ var resolver discovery.Resolver = &net.Resolver{PreferGo: true}
 // runServe owns the lb's lifecycle: pools, discovery and health loops,
 // the handler, the listeners; on ctx's end it fails /health, keeps
 // serving for the grace period, ends streams politely and drains.
-func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+func runServe(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) error {
 	log := logging.New(stdout, "lb", cfg.LogLevel)
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "instance", cfg.InstanceName)
+	tel, err := telemetry.Start(ctx, "lb", getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Spans of the last requests are flushed after the server stopped.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "error", err.Error())
+		}
+	}()
+	log.Info("tracing", "on", tel.On())
 
 	m := metrics.New()
 	streams := proxy.NewStreams()
@@ -50,21 +64,65 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	defer func() { stopLoops(); wg.Wait() }()
 	goLoop := func(f func(context.Context)) { wg.Add(1); go func() { defer wg.Done(); f(loops) }() }
 
+	pools := newPools(ctx, cfg, m, streams, log, goLoop)
+	if tel.On() {
+		// Each server span is named after the pool the request went to.
+		for name, fwd := range pools.handlers {
+			pools.handlers[name] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				telemetry.SetRoute(r.Context(), r.Method, name)
+				fwd.ServeHTTP(w, r)
+			})
+		}
+	}
+	var routes []proxy.Route
+	for _, r := range cfg.Routes {
+		routes = append(routes, proxy.Route{Path: r.Path, Handler: pools.handlers[r.Pool]})
+	}
+	own := &proxy.Health{}
+	edge := proxy.NewEdge(proxy.NewRouter(routes, own), proxy.EdgeOptions{
+		InstanceName: cfg.InstanceName, Trusted: cfg.TrustedProxies, MaxInFlight: cfg.Limits.MaxInFlight,
+		QueueSize: cfg.Limits.QueueSize, QueueTimeout: cfg.Limits.QueueTimeout, AccessLog: accessLog,
+	}, m)
+	if accessLog != nil {
+		goLoop(accessLog.Run)
+	}
+	state := admin.State{Instance: cfg.InstanceName, Pools: pools.pools, Policies: pools.policies, InFlight: edge.InFlight, Streams: streams.Len}
+	m.Register(admin.NewCollector(state))
+
+	// A server span per request (the access log line carries its
+	// trace_id), whose traceparent the backends receive; an untrusted
+	// client's traceparent is dropped.
+	servers, err := newListeners(cfg, tel.ProxyHandler(edge, nil), own, streams, admin.Handler(state, m.Registry), log)
+	if err != nil {
+		return err
+	}
+	return serveAll(ctx, servers, log)
+}
+
+// pools are the backend pools of the config, each behind its forwarder.
+type pools struct {
+	handlers map[string]http.Handler // by pool name
+	pools    []*balancer.Pool
+	policies map[string]string // by pool name, for /status
+}
+
+// newPools builds a pool and a forwarder for each configured pool, and
+// starts its discovery and health loops with goLoop; each pool has its
+// first DNS answer when newPools returns.
+func newPools(ctx context.Context, cfg config.Config, m *metrics.Metrics, streams *proxy.Streams, log *slog.Logger,
+	goLoop func(func(context.Context))) pools {
 	ejector := balancer.Ejector{After: cfg.Health.EjectAfter, Base: cfg.Health.EjectBase, Max: cfg.Health.EjectMax}
 	popts := proxy.Options{
 		Attempts: cfg.Retry.Attempts, BufferBytes: cfg.Retry.BufferBytes, UpstreamTimeout: cfg.UpstreamTimeout,
 		Trusted: cfg.TrustedProxies, Ejector: ejector, BudgetRatio: cfg.Retry.BudgetRatio, BudgetMin: cfg.Retry.BudgetMin,
 		QueueTimeout: cfg.Limits.QueueTimeout, QueueSize: cfg.Limits.QueueSize,
 	}
-	handlers := map[string]http.Handler{}
-	var pools []*balancer.Pool
-	policies := map[string]string{}
+	ps := pools{handlers: map[string]http.Handler{}, policies: map[string]string{}}
 	for _, pc := range cfg.Pools {
 		pool := balancer.NewPool(pc.Name, pc.Policy, int64(cfg.Limits.MaxInFlightPerBackend), cfg.Health.SlowStart)
-		fwd := proxy.NewForwarder(pool, popts, m, streams, log)
-		handlers[pc.Name] = fwd
-		pools = append(pools, pool)
-		policies[pc.Name] = pc.Policy.String()
+		ps.handlers[pc.Name] = proxy.NewForwarder(pool, popts, m, streams, log)
+		ps.pools = append(ps.pools, pool)
+		ps.policies[pc.Name] = pc.Policy.String()
 		pm := m.Pool(pc.Name)
 		w := &discovery.Watcher{
 			Pool: pc.Name, Upstreams: pc.Upstreams, Allowed: cfg.UpstreamCIDRs, Resolver: resolver,
@@ -83,21 +141,23 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		}
 		goLoop(chk.Run)
 	}
-	var routes []proxy.Route
-	for _, r := range cfg.Routes {
-		routes = append(routes, proxy.Route{Path: r.Path, Handler: handlers[r.Pool]})
-	}
-	own := &proxy.Health{}
-	edge := proxy.NewEdge(proxy.NewRouter(routes, own), proxy.EdgeOptions{
-		InstanceName: cfg.InstanceName, Trusted: cfg.TrustedProxies, MaxInFlight: cfg.Limits.MaxInFlight,
-		QueueSize: cfg.Limits.QueueSize, QueueTimeout: cfg.Limits.QueueTimeout, AccessLog: accessLog,
-	}, m)
-	if accessLog != nil {
-		goLoop(accessLog.Run)
-	}
-	state := admin.State{Instance: cfg.InstanceName, Pools: pools, Policies: policies, InFlight: edge.InFlight, Streams: streams.Len}
-	m.Register(admin.NewCollector(state))
+	return ps
+}
 
+// listener is one server of the lb.
+type listener struct {
+	name string
+	addr string
+	h    http.Handler
+	tls  *tls.Config
+	opts serve.Options
+}
+
+// newListeners is the lb's servers: https (unless HTTPS_PORT is 0), http
+// (a redirect to https with REDIRECT_HTTPS) and admin (unless ADMIN_PORT
+// is 0).
+func newListeners(cfg config.Config, edge http.Handler, own *proxy.Health, streams *proxy.Streams, adminHandler http.Handler,
+	log *slog.Logger) ([]listener, error) {
 	opts := serve.Options{
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute,
@@ -108,34 +168,30 @@ func runServe(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		OnDrain:           own.Drain,
 		OnShutdown:        streams.CloseAll,
 	}
-
-	type server struct {
-		name string
-		addr string
-		h    http.Handler
-		tls  *tls.Config
-		opts serve.Options
-	}
-	var servers []server
-	plain := http.Handler(edge)
+	var servers []listener
+	plain := edge
 	if cfg.HTTPSPort != 0 {
 		tc, err := tlsConfig(cfg, log)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		servers = append(servers, server{"https", cfg.HTTPSAddr(), edge, tc, opts})
+		servers = append(servers, listener{"https", cfg.HTTPSAddr(), edge, tc, opts})
 		if cfg.TLS.RedirectHTTP {
 			plain = redirect(own, cfg.HTTPSPort)
 		}
 	}
-	servers = append(servers, server{"http", cfg.Addr(), plain, nil, opts})
+	servers = append(servers, listener{"http", cfg.Addr(), plain, nil, opts})
 	if cfg.AdminPort != 0 {
 		aopts := serve.Options{DrainDelay: cfg.GracePeriod, ShutdownTimeout: 5 * time.Second}
-		servers = append(servers, server{"admin", cfg.AdminAddr(), admin.Handler(state, m.Registry), nil, aopts})
+		servers = append(servers, listener{"admin", cfg.AdminAddr(), adminHandler, nil, aopts})
 	}
+	return servers, nil
+}
 
-	// Listen on everything before serving anything: a port in use stops
-	// the lb at once.
+// serveAll listens on every address before serving any (a port in use
+// stops the lb at once), then serves each until ctx ends or one fails,
+// which stops the others.
+func serveAll(ctx context.Context, servers []listener, log *slog.Logger) error {
 	lns := make([]net.Listener, len(servers))
 	for i, s := range servers {
 		ln, err := serve.Listen(ctx, s.addr)

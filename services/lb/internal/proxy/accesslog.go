@@ -3,17 +3,21 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/docker-examples/stack/platform/logging"
 )
 
 // AccessLog writes one JSON line per request, in the shape of the
-// stack's slog lines (time, level, msg, service, correlation_id, ...).
+// stack's slog lines (time, level, msg, service, correlation_id, trace_id
+// when traced, ...).
 // Lines are buffered and flushed at least every flushEvery by Run, as
 // nginx's access_log buffer=... flush=... does, so logging costs no
 // system call per request. Safe for concurrent use.
@@ -60,6 +64,18 @@ func (l *AccessLog) log(x *exchange, r *http.Request, end time.Time) {
 	b = end.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"request","service":"lb","correlation_id":`...)
 	b = logging.AppendJSONString(b, x.requestID)
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+		var id [32]byte
+		b = append(b, `,"trace_id":"`...)
+		tid := sc.TraceID()
+		hex.Encode(id[:], tid[:])
+		b = append(b, id[:]...)
+		b = append(b, `","span_id":"`...)
+		sid := sc.SpanID()
+		hex.Encode(id[:16], sid[:])
+		b = append(b, id[:16]...)
+		b = append(b, '"')
+	}
 	b = append(b, `,"method":`...)
 	b = logging.AppendJSONString(b, r.Method)
 	b = append(b, `,"path":`...)

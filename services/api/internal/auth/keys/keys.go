@@ -1,6 +1,7 @@
 // Package keys manages the API keys that automation sends as X-API-Key.
 //
-// Keys live in PostgreSQL (table api_keys, migration 00002) as SHA-256
+// Keys live in PostgreSQL (table api_keys, migration 00002, SQL in package
+// store, which translates its errors) as SHA-256
 // hashes: a key is 256 random bits, so a fast hash makes a leaked table
 // useless while verification stays one index probe. The key itself exists
 // only in the output of Create (`api keys create NAME`), shown once, and
@@ -19,13 +20,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/docker-examples/stack/services/api/internal/auth"
+	"github.com/docker-examples/stack/services/api/internal/store"
 )
 
 // ErrInvalid means the presented key is unknown or revoked: 401.
@@ -42,13 +41,15 @@ const keyPrefix = "dex_"
 const maxKeyLen = 256
 
 // Key describes a key without its secret.
-type Key struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"` // the key's first characters
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+type Key = store.APIKey
+
+// Rows is what keys need from PostgreSQL (*store.Store); errors are
+// store's: ErrNotFound, ErrUnavailable (PostgreSQL down).
+type Rows interface {
+	CreateAPIKey(ctx context.Context, id uuid.UUID, name, prefix string, hash []byte) (store.APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]store.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id uuid.UUID) (store.APIKey, error)
+	LiveAPIKey(ctx context.Context, hash []byte) (store.APIKey, error)
 }
 
 func hash(key string) []byte {
@@ -56,13 +57,14 @@ func hash(key string) []byte {
 	return h[:]
 }
 
-// Store keeps keys in PostgreSQL. It is safe for concurrent use.
+// Store makes, lists, revokes and verifies keys kept in rows. It is safe
+// for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	rows Rows
 }
 
-// NewStore returns a Store on pool; the caller closes the pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// NewStore returns a Store on rows.
+func NewStore(rows Rows) *Store { return &Store{rows: rows} }
 
 // Create makes a key named name and returns it with its secret, which is
 // not kept anywhere: show it once.
@@ -80,33 +82,15 @@ func (s *Store) Create(ctx context.Context, name string) (Key, string, error) {
 	if err != nil {
 		return Key{}, "", err
 	}
-	k := Key{ID: id.String(), Name: name, Prefix: secret[:12]}
-	err = s.pool.QueryRow(ctx,
-		`INSERT INTO api_keys (id, name, prefix, hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
-		id, k.Name, k.Prefix, hash(secret)).Scan(&k.CreatedAt)
+	k, err := s.rows.CreateAPIKey(ctx, id, name, secret[:12], hash(secret))
 	if err != nil {
-		return Key{}, "", fmt.Errorf("create API key: %w", err)
+		return Key{}, "", err
 	}
 	return k, secret, nil
 }
 
-const keyColumns = `id::text, name, prefix, created_at, last_used_at, revoked_at`
-
-func scanKey(row pgx.CollectableRow) (Key, error) {
-	var k Key
-	err := row.Scan(&k.ID, &k.Name, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
-	return k, err
-}
-
 // List returns every key, revoked ones included, oldest first.
-func (s *Store) List(ctx context.Context) ([]Key, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
-	ks, err := pgx.CollectRows(rows, scanKey)
-	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", err)
-	}
-	return ks, nil
-}
+func (s *Store) List(ctx context.Context) ([]Key, error) { return s.rows.ListAPIKeys(ctx) }
 
 // Revoke revokes the key with id, at once for every replica. Revoking a
 // revoked key changes nothing. An unknown or malformed id is ErrNotFound.
@@ -115,45 +99,25 @@ func (s *Store) Revoke(ctx context.Context, id string) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("revoke %q: %w", id, ErrNotFound)
 	}
-	rows, _ := s.pool.Query(ctx,
-		`UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING `+keyColumns, uid)
-	k, err := pgx.CollectExactlyOneRow(rows, scanKey)
-	if errors.Is(err, pgx.ErrNoRows) {
+	k, err := s.rows.RevokeAPIKey(ctx, uid)
+	if errors.Is(err, store.ErrNotFound) {
 		return Key{}, fmt.Errorf("revoke %s: %w", id, ErrNotFound)
 	}
-	if err != nil {
-		return Key{}, fmt.Errorf("revoke API key: %w", err)
-	}
-	return k, nil
-}
-
-// lookup returns the live key whose secret is key, or ErrInvalid, and
-// records its use at most once a minute.
-func (s *Store) lookup(ctx context.Context, key string) (Key, error) {
-	rows, _ := s.pool.Query(ctx,
-		`SELECT `+keyColumns+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, hash(key))
-	k, err := pgx.CollectExactlyOneRow(rows, scanKey)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Key{}, ErrInvalid
-	}
-	if err != nil {
-		return Key{}, fmt.Errorf("verify API key: %w", err)
-	}
-	if k.LastUsedAt == nil || time.Since(*k.LastUsedAt) > time.Minute {
-		// Usage tracking is best effort: the key is valid either way.
-		_, _ = s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = now() WHERE id = $1`, k.ID)
-	}
-	return k, nil
+	return k, err
 }
 
 // Verify returns the live key whose secret is secret, or ErrInvalid. Any
-// other error means the check could not be made (the database is down):
-// not the client's fault.
+// other error means the check could not be made: PostgreSQL down is
+// store.ErrUnavailable (503), not the client's fault.
 func (s *Store) Verify(ctx context.Context, secret string) (Key, error) {
 	if !strings.HasPrefix(secret, keyPrefix) || len(secret) > maxKeyLen {
 		return Key{}, ErrInvalid
 	}
-	return s.lookup(ctx, secret)
+	k, err := s.rows.LiveAPIKey(ctx, hash(secret))
+	if errors.Is(err, store.ErrNotFound) {
+		return Key{}, ErrInvalid
+	}
+	return k, err
 }
 
 // Authenticate implements auth.Authenticator with the X-API-Key header.

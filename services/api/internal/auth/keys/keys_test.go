@@ -13,6 +13,7 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/auth"
 	"github.com/docker-examples/stack/services/api/internal/auth/keys"
 	"github.com/docker-examples/stack/services/api/internal/pgtest"
+	"github.com/docker-examples/stack/services/api/internal/store"
 )
 
 func TestMain(m *testing.M) {
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 func TestCreateVerifyRevoke(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.New(t)
-	s := keys.NewStore(pool)
+	s := keys.NewStore(store.New(pool))
 	v := s
 
 	k, secret, err := s.Create(ctx, "ci")
@@ -78,7 +79,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 
 func TestCommands(t *testing.T) {
 	ctx := context.Background()
-	s := keys.NewStore(pgtest.New(t))
+	s := keys.NewStore(store.New(pgtest.New(t)))
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		err := keys.Run(ctx, args, s, &out)
@@ -129,7 +130,7 @@ func TestCommands(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	ctx := context.Background()
-	s := keys.NewStore(pgtest.New(t))
+	s := keys.NewStore(store.New(pgtest.New(t)))
 	k, secret, err := s.Create(ctx, "ci")
 	if err != nil {
 		t.Fatal(err)
@@ -165,5 +166,25 @@ func TestAuthenticate(t *testing.T) {
 				t.Errorf("Method = %q, want api_key", p.Method)
 			}
 		})
+	}
+}
+
+// With PostgreSQL down a key cannot be checked: the error is
+// store.ErrUnavailable, which the API answers with 503, not 500.
+func TestDatabaseDownIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	pool, err := store.NewPool(ctx, "postgres://u:p@127.0.0.1:1/db?sslmode=disable&connect_timeout=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := keys.NewStore(store.New(pool))
+	r := httptest.NewRequest(http.MethodPost, "/api/inventory", nil)
+	r.Header.Set(auth.APIKeyHeader, "dex_"+strings.Repeat("a", 43))
+	if _, err := s.Authenticate(r); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Authenticate with PostgreSQL down = %v, want store.ErrUnavailable", err)
+	}
+	if _, err := s.List(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("List with PostgreSQL down = %v, want store.ErrUnavailable", err)
 	}
 }

@@ -1,0 +1,334 @@
+// Package telemetry is the stack's one OpenTelemetry set-up: a tracer
+// provider exporting spans over OTLP/HTTP, the W3C trace-context
+// propagator, and HTTP server and client wrappers that accept a caller's
+// traceparent only from trusted peers.
+//
+// Tracing is off unless OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and OTEL_SDK_DISABLED is not
+// "true", and OTEL_TRACES_EXPORTER is not "none"). Off, Start installs
+// nothing and the wrappers return what they wrap: no span, no cost. On,
+// the OpenTelemetry SDK reads the other standard OTEL_* variables itself
+// (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and
+// its _ARG, OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, ...).
+//
+// TRACE_TRUSTED_PEERS (a comma list of CIDRs, default loopback and the
+// private ranges) names the peers whose traceparent a server continues;
+// a request from any other peer starts a new trace. Set it to "none" at
+// an edge that faces the internet.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/docker-examples/stack/platform/buildinfo"
+)
+
+// Telemetry is the running set-up. The zero value and a nil *Telemetry
+// are "off". Its methods are safe for concurrent use.
+type Telemetry struct {
+	provider *sdktrace.TracerProvider
+	tracer   trace.Tracer
+	trusted  []netip.Prefix
+}
+
+// defaultTrusted are the peers a server continues traces from unless
+// TRACE_TRUSTED_PEERS says otherwise.
+const defaultTrusted = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+// Enabled reports whether getenv asks for tracing.
+func Enabled(getenv func(string) string) bool {
+	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") || strings.EqualFold(getenv("OTEL_TRACES_EXPORTER"), "none") {
+		return false
+	}
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// Start sets tracing up for the service named service (OTEL_SERVICE_NAME
+// overrides it) as getenv says, and installs it as the global tracer
+// provider and propagator. With tracing off it returns an off Telemetry
+// and installs nothing. A bad TRACE_TRUSTED_PEERS is an error that names
+// it. The caller calls Shutdown once, at exit, to flush spans.
+func Start(ctx context.Context, service string, getenv func(string) string) (*Telemetry, error) {
+	trusted, err := parseTrusted(getenv("TRACE_TRUSTED_PEERS"))
+	if err != nil {
+		return nil, err
+	}
+	if !Enabled(getenv) {
+		return &Telemetry{trusted: trusted}, nil
+	}
+	if p := getenv("OTEL_EXPORTER_OTLP_PROTOCOL"); p != "" && p != "http/protobuf" {
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: %q is not supported; use http/protobuf", p)
+	}
+	// The endpoint as getenv says (the SDK would read the process's
+	// environment); the exporter reads the other OTEL_EXPORTER_OTLP_* itself.
+	endpoint, name := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	if endpoint == "" {
+		endpoint, name = strings.TrimSuffix(getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "/")+"/v1/traces", "OTEL_EXPORTER_OTLP_ENDPOINT"
+	}
+	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: %q is not an http(s) URL such as http://jaeger:4318", name, endpoint)
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if name := getenv("OTEL_SERVICE_NAME"); name != "" {
+		service = name
+	}
+	host, _ := os.Hostname()
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		semconv.ServiceName(service),
+		semconv.ServiceVersion(buildinfo.Version),
+		semconv.ServiceInstanceID(host),
+		attribute.String("vcs.ref.head.revision", buildinfo.Commit),
+	))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry resource: %w", err)
+	}
+	// resource.WithFromEnv: OTEL_RESOURCE_ATTRIBUTES wins over the above.
+	if envRes, err := resource.New(ctx, resource.WithFromEnv()); err == nil {
+		if merged, err := resource.Merge(res, envRes); err == nil {
+			res = merged
+		}
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	return &Telemetry{provider: tp, tracer: tp.Tracer("github.com/docker-examples/stack"), trusted: trusted}, nil
+}
+
+func parseTrusted(raw string) ([]netip.Prefix, error) {
+	raw = strings.TrimSpace(raw)
+	switch raw {
+	case "":
+		raw = defaultTrusted
+	case "none":
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for _, part := range strings.Split(raw, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("TRACE_TRUSTED_PEERS: %q is not a CIDR (want e.g. 10.0.0.0/8, or none)", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// On reports whether spans are recorded and exported.
+func (t *Telemetry) On() bool { return t != nil && t.provider != nil }
+
+// Tracer is the stack's tracer: a no-op one when off.
+func (t *Telemetry) Tracer() trace.Tracer {
+	if !t.On() {
+		return noop.NewTracerProvider().Tracer("")
+	}
+	return t.tracer
+}
+
+// TracerProvider is the provider instrumentation libraries take: a no-op
+// one when off.
+func (t *Telemetry) TracerProvider() trace.TracerProvider {
+	if !t.On() {
+		return noop.NewTracerProvider()
+	}
+	return t.provider
+}
+
+// ChildTracerProvider is TracerProvider for clients that also run outside
+// any request (a Redis heartbeat, a pool's health check, a pub/sub loop):
+// its tracers record a span only inside an existing trace, so background
+// chatter starts no trace of its own.
+func (t *Telemetry) ChildTracerProvider() trace.TracerProvider {
+	return childOnlyProvider{t.TracerProvider()}
+}
+
+type childOnlyProvider struct{ trace.TracerProvider }
+
+func (p childOnlyProvider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return childOnlyTracer{p.TracerProvider.Tracer(name, opts...)}
+}
+
+type childOnlyTracer struct{ trace.Tracer }
+
+func (t childOnlyTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, trace.SpanFromContext(ctx) // a non-recording span
+	}
+	return t.Tracer.Start(ctx, name, opts...)
+}
+
+// Shutdown flushes the spans not yet exported and stops the exporter.
+// It is a no-op when off.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	if !t.On() {
+		return nil
+	}
+	if err := t.provider.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("telemetry shutdown: %w", err)
+	}
+	return nil
+}
+
+// Trusted reports whether a traceparent from the peer at remoteAddr
+// (host:port, as in http.Request.RemoteAddr) is continued.
+func (t *Telemetry) Trusted(remoteAddr string) bool {
+	if t == nil {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	var addr netip.Addr
+	if err == nil {
+		addr = ap.Addr()
+	} else if addr, err = netip.ParseAddr(remoteAddr); err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range t.trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// traceHeaders are the trace-context headers an untrusted peer's request
+// loses before it is traced.
+var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage"}
+
+// Handler wraps h in a server span per request, named "METHOD route" by
+// route (which returns a low-cardinality name such as a route template or
+// a pool; "" means the method alone). A request from a trusted peer
+// continues the trace its traceparent names; from any other peer it starts
+// a new trace. Off, Handler returns h itself.
+func (t *Telemetry) Handler(h http.Handler, route func(*http.Request) string) http.Handler {
+	if !t.On() {
+		return h
+	}
+	traced := otelhttp.NewHandler(h, "http.server",
+		otelhttp.WithTracerProvider(t.provider),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			if route != nil {
+				if rt := route(r); rt != "" {
+					return r.Method + " " + rt
+				}
+			}
+			return r.Method
+		}),
+	)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if untraced(r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if !t.Trusted(r.RemoteAddr) {
+			for _, k := range traceHeaders {
+				r.Header.Del(k)
+			}
+		}
+		traced.ServeHTTP(w, r)
+	})
+}
+
+// ProxyHandler is Handler for a reverse proxy that forwards r.Header to
+// the next hop: the request's trace-context headers are replaced by the
+// proxy's own server span, so the next hop continues the proxy's span.
+// Off, it still drops the trace-context headers of an untrusted peer, so
+// that a service behind it which traces does not continue them.
+func (t *Telemetry) ProxyHandler(h http.Handler, route func(*http.Request) string) http.Handler {
+	if !t.On() {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hasTraceHeaders(r.Header) && !t.Trusted(r.RemoteAddr) {
+				for _, k := range traceHeaders {
+					r.Header.Del(k)
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	inject := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+			r.Header.Del("Tracestate")
+			propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+		}
+		h.ServeHTTP(w, r)
+	})
+	return t.Handler(inject, route)
+}
+
+func hasTraceHeaders(h http.Header) bool {
+	for _, k := range traceHeaders {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// untraced are the operational endpoints that health checks and scrapers
+// call every few seconds: tracing them would bury the requests of users.
+func untraced(path string) bool {
+	switch path {
+	case "/health", "/ready", "/metrics":
+		return true
+	}
+	return false
+}
+
+// SetRoute names the current server span after the route that matched,
+// once a router knows it (the Handler's route func may not): "METHOD
+// route", with the http.route attribute. It does nothing without a
+// recording span.
+func SetRoute(ctx context.Context, method, route string) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() || route == "" {
+		return
+	}
+	span.SetName(method + " " + route)
+	span.SetAttributes(semconv.HTTPRoute(route))
+}
+
+// Transport wraps rt (nil: http.DefaultTransport) in a client span per
+// request that sends the W3C traceparent on. Off, it returns rt itself.
+func (t *Telemetry) Transport(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if !t.On() {
+		return rt
+	}
+	return otelhttp.NewTransport(rt,
+		otelhttp.WithTracerProvider(t.provider),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Host }),
+	)
+}
+
+// Inject writes the current span's traceparent into h, for a request
+// made without Transport. It does nothing when off.
+func (t *Telemetry) Inject(ctx context.Context, h http.Header) {
+	if !t.On() {
+		return
+	}
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(h))
+}

@@ -1,0 +1,194 @@
+package telemetry
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+func recording(t *testing.T, trusted string) (*Telemetry, *tracetest.InMemoryExporter) {
+	t.Helper()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	p, err := parseTrusted(trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Telemetry{provider: tp, tracer: tp.Tracer("test"), trusted: p}, exp
+}
+
+func TestOffByDefault(t *testing.T) {
+	tel, err := Start(context.Background(), "api", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tel.On() {
+		t.Fatal("tracing on with no OTEL_EXPORTER_OTLP_ENDPOINT")
+	}
+	h := &plain{}
+	if got, ok := tel.Handler(h, nil).(*plain); !ok || got != h {
+		t.Fatal("off: Handler wrapped the handler")
+	}
+	if tel.Transport(http.DefaultTransport) != http.DefaultTransport {
+		t.Fatal("off: Transport wrapped the transport")
+	}
+	for _, env := range []map[string]string{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318", "OTEL_SDK_DISABLED": "true"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318", "OTEL_TRACES_EXPORTER": "none"},
+	} {
+		if Enabled(func(k string) string { return env[k] }) {
+			t.Errorf("%v: enabled", env)
+		}
+	}
+	if !Enabled(func(k string) string {
+		return map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x:4318/v1/traces"}[k]
+	}) {
+		t.Error("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT alone: not enabled")
+	}
+}
+
+type plain struct{}
+
+func (*plain) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+func TestBadConfigNamesTheVariable(t *testing.T) {
+	for name, val := range map[string]string{"TRACE_TRUSTED_PEERS": "10.0.0.0/33", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "jaeger:4318"} {
+		env := map[string]string{name: val, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
+		_, err := Start(context.Background(), "api", func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: got %v, want an error naming it", name, val, err)
+		}
+	}
+}
+
+// A trusted peer's traceparent is continued; anyone else's starts a new
+// trace, so an outsider cannot join or steer the stack's traces.
+func TestTraceparentOnlyFromTrustedPeers(t *testing.T) {
+	tel, exp := recording(t, "10.0.0.0/8")
+	h := tel.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetRoute(r.Context(), r.Method, "/api/inventory/:id")
+	}), nil)
+	for _, tc := range []struct {
+		peer      string
+		continued bool
+	}{
+		{"10.1.2.3:5555", true},
+		{"203.0.113.9:5555", false},
+		{"[::ffff:10.1.2.3]:5555", true},
+		{"garbage", false},
+	} {
+		exp.Reset()
+		req := httptest.NewRequest("GET", "/api/inventory/42", nil)
+		req.RemoteAddr = tc.peer
+		req.Header.Set("traceparent", parent)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		spans := exp.GetSpans()
+		if len(spans) != 1 {
+			t.Fatalf("%s: got %d spans, want 1", tc.peer, len(spans))
+		}
+		s := spans[0]
+		got := s.SpanContext.TraceID().String() == "4bf92f3577b34da6a3ce929d0e0e4736"
+		if got != tc.continued {
+			t.Errorf("%s: continued the caller's trace = %v, want %v", tc.peer, got, tc.continued)
+		}
+		if s.Name != "GET /api/inventory/:id" {
+			t.Errorf("%s: span name %q, want the route template", tc.peer, s.Name)
+		}
+	}
+}
+
+func TestTransportSendsTraceparent(t *testing.T) {
+	tel, exp := recording(t, "")
+	var got string
+	backend := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Get("traceparent") }))
+	defer backend.Close()
+	client := &http.Client{Transport: tel.Transport(nil)}
+	ctx, span := tel.Tracer().Start(context.Background(), "job")
+	req, _ := http.NewRequestWithContext(ctx, "GET", backend.URL, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	span.End()
+	tid := span.SpanContext().TraceID().String()
+	if !strings.HasPrefix(got, "00-"+tid+"-") {
+		t.Fatalf("backend saw traceparent %q, want one in trace %s", got, tid)
+	}
+	if n := len(exp.GetSpans()); n != 2 {
+		t.Fatalf("got %d spans, want the job and its client span", n)
+	}
+}
+
+func TestChildOnlyAndUntracedPaths(t *testing.T) {
+	tel, exp := recording(t, "")
+	tr := tel.ChildTracerProvider().Tracer("redis")
+	_, s := tr.Start(context.Background(), "heartbeat")
+	s.End()
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Fatalf("a background call started %d spans, want none", n)
+	}
+	ctx, parentSpan := tel.Tracer().Start(context.Background(), "GET /api/inventory/:id")
+	_, s = tr.Start(ctx, "get")
+	s.End()
+	parentSpan.End()
+	if n := len(exp.GetSpans()); n != 2 {
+		t.Fatalf("inside a request: got %d spans, want 2", n)
+	}
+	exp.Reset()
+	h := tel.Handler(&plain{}, nil)
+	for _, p := range []string{"/health", "/ready", "/metrics"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	}
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Fatalf("health checks and scrapes made %d spans, want none", n)
+	}
+}
+
+// A proxy forwards its own span as the parent, and drops an outsider's
+// traceparent even with tracing off.
+func TestProxyHandlerForwardsItsOwnSpan(t *testing.T) {
+	tel, exp := recording(t, "10.0.0.0/8")
+	var forwarded string
+	h := tel.ProxyHandler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		forwarded = r.Header.Get("traceparent")
+	}), func(*http.Request) string { return "api" })
+	req := httptest.NewRequest("GET", "/api/inventory", nil)
+	req.RemoteAddr = "10.0.0.2:1234"
+	req.Header.Set("traceparent", parent)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	spans := exp.GetSpans()
+	if len(spans) != 1 || spans[0].Name != "GET api" {
+		t.Fatalf("got %v, want one span GET api", spans)
+	}
+	want := "00-4bf92f3577b34da6a3ce929d0e0e4736-" + spans[0].SpanContext.SpanID().String() + "-01"
+	if forwarded != want {
+		t.Fatalf("forwarded traceparent %q, want %q (the proxy's span)", forwarded, want)
+	}
+
+	off, err := Start(context.Background(), "lb", func(k string) string { return map[string]string{"TRACE_TRUSTED_PEERS": "10.0.0.0/8"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = off.ProxyHandler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		forwarded = r.Header.Get("traceparent")
+	}), nil)
+	for peer, want := range map[string]string{"10.0.0.2:1": parent, "198.51.100.7:1": ""} {
+		req := httptest.NewRequest("GET", "/api/inventory", nil)
+		req.RemoteAddr = peer
+		req.Header.Set("traceparent", parent)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if forwarded != want {
+			t.Errorf("off, from %s: forwarded %q, want %q", peer, forwarded, want)
+		}
+	}
+}

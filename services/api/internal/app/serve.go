@@ -1,0 +1,284 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/forwarded"
+	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/serve"
+	"github.com/docker-examples/stack/platform/telemetry"
+	"github.com/docker-examples/stack/services/api/internal/auth"
+	"github.com/docker-examples/stack/services/api/internal/auth/keys"
+	"github.com/docker-examples/stack/services/api/internal/cache"
+	"github.com/docker-examples/stack/services/api/internal/config"
+	"github.com/docker-examples/stack/services/api/internal/events"
+	"github.com/docker-examples/stack/services/api/internal/health"
+	"github.com/docker-examples/stack/services/api/internal/httpapi"
+	"github.com/docker-examples/stack/services/api/internal/idempotency"
+	"github.com/docker-examples/stack/services/api/internal/metrics"
+	"github.com/docker-examples/stack/services/api/internal/ratelimit"
+	"github.com/docker-examples/stack/services/api/internal/replicas"
+	"github.com/docker-examples/stack/services/api/internal/session"
+	"github.com/docker-examples/stack/services/api/internal/store"
+)
+
+// runServe owns the service's lifecycle, in order: the schema (with
+// AUTO_MIGRATE), the PostgreSQL pool, the Redis client, what is built on
+// them (auth, limits, events, replicas), the handler; it serves until ctx
+// ends, drains, and closes everything in reverse order.
+func runServe(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) error {
+	log := logging.New(stdout, "api", cfg.LogLevel)
+	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "instance_id", cfg.InstanceID)
+	startedAt := time.Now()
+	tel, err := telemetry.Start(ctx, "api", getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Spans of the last requests are flushed after the server stopped.
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "error", err.Error())
+		}
+	}()
+	log.Info("tracing", "on", tel.On())
+
+	// Without AUTO_MIGRATE, serve does not wait for PostgreSQL: the pool
+	// connects lazily and /ready answers 503 until the database is up.
+	if cfg.AutoMigrate {
+		if err := migrateUp(ctx, cfg, log); err != nil {
+			return err
+		}
+	}
+	m := metrics.New()
+	var queryTracer pgx.QueryTracer = m.QueryTracer()
+	if tel.On() {
+		// Client spans for PostgreSQL, beside the query counter.
+		queryTracer = multitracer.New(queryTracer, otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.ChildTracerProvider())))
+	}
+	pool, err := store.NewPool(ctx, cfg.DatabaseURL.Reveal(), queryTracer)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m.RegisterPool(pool)
+	st := store.New(pool)
+
+	rdb, err := newRedis(cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close() // closed before the pool: reverse order of opening
+	if tel.On() {
+		// Client spans for Redis, without the commands' arguments: keys
+		// name sessions and values hold them.
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tel.ChildTracerProvider()),
+			redisotel.WithDBStatement(false)); err != nil {
+			return fmt.Errorf("redis tracing: %w", err)
+		}
+	}
+	itemCache, err := cache.New(rdb, cache.Options{Log: log, Registerer: m.Registerer()})
+	if err != nil {
+		return err
+	}
+	defer itemCache.Close()
+
+	proxies := forwarded.New(cfg.TrustedProxies)
+	authn, sessions, err := newAuth(cfg, log, st, rdb, proxies)
+	if err != nil {
+		return err
+	}
+	limiter, err := ratelimit.New(rdb, ratelimit.Options{
+		Log: log, Registerer: m.Registerer(), FailClosed: cfg.RateLimitFailClosed,
+	})
+	if err != nil {
+		return err
+	}
+	idem := idempotency.New(rdb, idempotency.Options{
+		Log:   log,
+		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
+	})
+
+	itemEvents := events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)}
+	cachedItems := cache.NewItems(st, itemCache)
+	worker, err := newWorker(cfg, log)
+	if err != nil {
+		return err
+	}
+	worker.Store, worker.Events, worker.Invalidate = st, itemEvents, cachedItems.Invalidate
+
+	broker := events.NewBroker(rdb, events.Options{Log: log})
+	registry := replicas.New(rdb, replicas.Replica{
+		InstanceID: cfg.InstanceID, Version: buildinfo.Version, StartedAt: startedAt.UTC(),
+	}, replicas.Options{Log: log})
+	// The broker and the heartbeat outlive the drain (open streams keep
+	// receiving events) and stop once the server has.
+	loops := []func(context.Context) error{broker.Run, registry.Run}
+	if !cfg.Enrich.Disabled {
+		loops = append(loops, worker.Run)
+	}
+	stopBackground := runInBackground(ctx, loops...)
+	defer stopBackground()
+
+	checker := health.NewChecker(time.Second,
+		health.Dependency{Name: "postgres", Required: true, Ping: st.Ping},
+		health.Dependency{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+	)
+	h := httpapi.New(httpapi.Deps{
+		Log:              log,
+		Items:            cachedItems,
+		Refresher:        st,
+		Importer:         importer{st, cachedItems},
+		Health:           checker,
+		Metrics:          m,
+		Auth:             authn,
+		ReadsRequireAuth: cfg.ReadsRequireAuth,
+		Sessions:         sessions,
+		EventStream:      broker,
+		Events:           itemEvents,
+		Replicas:         replicaLister{registry},
+		InstanceID:       cfg.InstanceID,
+		StartedAt:        startedAt,
+		CORSOrigins:      cfg.CORSOrigins,
+		TrustedProxies:   cfg.TrustedProxies,
+		RateLimit:        rateLimit(limiter, proxies, cfg.RateLimit, cfg.RateLimitKey),
+		LoginRateLimit:   loginRateLimit(limiter, proxies, cfg.RateLimitLogin),
+		WriteMiddleware:  []echo.MiddlewareFunc{httpapi.Middleware(idem.Wrap)},
+	})
+
+	if cfg.DebugAddr != "" {
+		if err := startDebug(ctx, cfg.DebugAddr, log); err != nil {
+			return err
+		}
+	}
+	ln, err := serve.Listen(ctx, cfg.Addr())
+	if err != nil {
+		return err
+	}
+	// Server spans, named by route template in httpapi's observe.
+	return serve.Serve(ctx, ln, tel.Handler(h, nil), log, serve.Options{
+		DrainDelay: cfg.ShutdownDrain,
+		OnDrain: func() {
+			checker.Drain()
+			log.Info("draining: /ready answers 503", "drain", cfg.ShutdownDrain.String())
+		},
+		OnShutdown: broker.Shutdown,
+	})
+}
+
+// migrateUp applies the migrations under the migration lock.
+func migrateUp(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	r, err := openMigrator(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Up(ctx)
+}
+
+// newRedis is the Redis client. Redis is an optimisation and a meeting
+// point of replicas, never a reason not to start: the client connects
+// lazily, and every user of it degrades on its own while Redis is away.
+func newRedis(cfg config.Config) (*redis.Client, error) {
+	ropts, err := redis.ParseURL(cfg.RedisURL.Reveal())
+	if err != nil {
+		return nil, errors.New("REDIS_URL: cannot be parsed")
+	}
+	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, time.Second, time.Second
+	return redis.NewClient(ropts), nil
+}
+
+// newAuth is who may write: keys in the database first (they answer "not
+// mine" for unknown keys), then the keys of API_KEYS_FILE (which refuse
+// what nobody knows), then browser sessions.
+func newAuth(cfg config.Config, log *slog.Logger, st *store.Store, rdb redis.UniversalClient, proxies *forwarded.Resolver) (auth.Chain, *session.Manager, error) {
+	fileKeys := &auth.APIKeys{} // accepts none, refuses every key it is shown
+	if cfg.APIKeysFile != "" {
+		k, err := auth.LoadAPIKeys(cfg.APIKeysFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		fileKeys = k
+		log.Info("api keys loaded", "count", k.Len())
+	} else {
+		log.Warn("API_KEYS_FILE is not set: only keys made with `api keys create` are accepted")
+	}
+	if cfg.AdminPassword.IsZero() {
+		log.Warn("ADMIN_PASSWORD is not set: browser login is disabled")
+	}
+	sessions := session.NewManager(rdb, session.NewAdmin(cfg.AdminUsername, cfg.AdminPassword), session.Options{
+		IdleTimeout:     cfg.SessionIdleTimeout,
+		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
+		IsHTTPS:         proxies.IsHTTPS,
+		DecodeJSON:      httpapi.DecodeJSON,
+	})
+	return auth.Chain{keys.NewStore(st), fileKeys, sessions}, sessions, nil
+}
+
+// runInBackground runs each loop until the returned stop is called, which
+// waits for them to return.
+func runInBackground(ctx context.Context, loops ...func(context.Context) error) (stop func()) {
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Go(func() { _ = loop(bgCtx) })
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+// rateLimit limits every /api request: a caller that identified itself (an
+// API key, a session) draws from its own budget, perKey, whatever address
+// it comes from; anyone else from their client address's, perIP.
+func rateLimit(l *ratelimit.Limiter, proxies *forwarded.Resolver, perIP, perKey ratelimit.Limit) echo.MiddlewareFunc {
+	return limitBy(l, func(r *http.Request) (string, ratelimit.Limit) {
+		if p, ok := auth.FromContext(r.Context()); ok {
+			return "principal:" + p.Subject, perKey
+		}
+		return ratelimit.IPKey(proxies.ClientIP(r)), perIP
+	})
+}
+
+// loginRateLimit gives login attempts a budget of their own per client
+// address, against password guessing.
+func loginRateLimit(l *ratelimit.Limiter, proxies *forwarded.Resolver, perIP ratelimit.Limit) echo.MiddlewareFunc {
+	return limitBy(l, func(r *http.Request) (string, ratelimit.Limit) {
+		return "login:" + ratelimit.IPKey(proxies.ClientIP(r)), perIP
+	})
+}
+
+// limitBy is l's middleware for policy, in echo; a zero limit (configured
+// "off") lets the request through untouched.
+func limitBy(l *ratelimit.Limiter, policy ratelimit.Policy) echo.MiddlewareFunc {
+	return httpapi.Middleware(l.Middleware(policy))
+}
+
+// replicaLister shows the registry's live replicas on /api/status.
+type replicaLister struct{ reg *replicas.Registry }
+
+func (l replicaLister) Replicas(ctx context.Context) ([]httpapi.Replica, error) {
+	rs, err := l.reg.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]httpapi.Replica, len(rs))
+	for i, r := range rs {
+		out[i] = httpapi.Replica{InstanceID: r.InstanceID, Version: r.Version, LastSeen: r.LastSeen}
+	}
+	return out, nil
+}
