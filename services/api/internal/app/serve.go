@@ -86,10 +86,11 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	}
 	defer rdb.Close() // closed before the pool: reverse order of opening
 	if tel.On() {
-		// Client spans for Redis, without the commands' arguments: keys
-		// name sessions and values hold them.
+		// Client spans for Redis, without the commands' arguments (keys
+		// name sessions and values hold them) and without the caller's
+		// file and line (a stack walk per command).
 		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tel.ChildTracerProvider()),
-			redisotel.WithDBStatement(false)); err != nil {
+			redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
 			return fmt.Errorf("redis tracing: %w", err)
 		}
 	}
