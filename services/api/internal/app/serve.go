@@ -87,10 +87,11 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	}
 	defer rdb.Close() // closed before the pool: reverse order of opening
 	if tel.On() {
-		// Client spans for Redis, without the commands' arguments: keys
-		// name sessions and values hold them.
+		// Client spans for Redis, without the commands' arguments (keys
+		// name sessions and values hold them) and without the caller's
+		// file and line (a stack walk per command).
 		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tel.ChildTracerProvider()),
-			redisotel.WithDBStatement(false)); err != nil {
+			redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
 			return fmt.Errorf("redis tracing: %w", err)
 		}
 	}
@@ -128,13 +129,25 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
 	})
 
+	itemEvents := events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)}
+	cachedItems := cache.NewItems(st, itemCache)
+	worker, err := newWorker(cfg, log)
+	if err != nil {
+		return err
+	}
+	worker.Store, worker.Events, worker.Invalidate = st, itemEvents, cachedItems.Invalidate
+
 	broker := events.NewBroker(rdb, events.Options{Log: log})
 	registry := replicas.New(rdb, replicas.Replica{
 		InstanceID: cfg.InstanceID, Version: buildinfo.Version, StartedAt: startedAt.UTC(),
 	}, replicas.Options{Log: log})
 	// The broker and the heartbeat outlive the drain (open streams keep
 	// receiving events) and stop once the server has.
-	stopBackground := runInBackground(ctx, broker.Run, registry.Run)
+	loops := []func(context.Context) error{broker.Run, registry.Run}
+	if !cfg.Enrich.Disabled {
+		loops = append(loops, worker.Run)
+	}
+	stopBackground := runInBackground(ctx, loops...)
 	defer stopBackground()
 
 	checker := health.NewChecker(time.Second,
@@ -143,7 +156,9 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	).Cache(time.Second) // /ready and /api/status are public: one round of pings a second at most
 	h := httpapi.New(httpapi.Deps{
 		Log:              log,
-		Items:            cache.NewItems(st, itemCache),
+		Items:            cachedItems,
+		Refresher:        st,
+		Importer:         importer{st, cachedItems},
 		Health:           checker,
 		Metrics:          m,
 		MetricsToken:     cfg.MetricsToken,
@@ -151,7 +166,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 		ReadsRequireAuth: cfg.ReadsRequireAuth,
 		Sessions:         sessions,
 		EventStream:      events.LimitPerClient(broker, proxies.ClientIP, cfg.EventStreamsPerClient),
-		Events:           events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)},
+		Events:           itemEvents,
 		Replicas:         replicaLister{registry},
 		InstanceID:       cfg.InstanceID,
 		StartedAt:        startedAt,
