@@ -27,7 +27,7 @@ const AdminUser = "admin"
 // Start runs the api for t and returns its base URL ("http://127.0.0.1:PORT").
 // adminPassword is the browser account's password. env adds to or overrides
 // the api's environment (PORT, DATABASE_URL, REDIS_URL, ADMIN_PASSWORD,
-// SHUTDOWN_DRAIN=0s). The api stops when t ends; t fails if it does not
+// SHUTDOWN_DRAIN=0s, ENRICH=off). The api stops when t ends; t fails if it does not
 // stop cleanly.
 func Start(t testing.TB, adminPassword string, env map[string]string) string {
 	t.Helper()
@@ -37,6 +37,10 @@ func Start(t testing.TB, adminPassword string, env map[string]string) string {
 		"REDIS_URL":      redistest.URL(t),
 		"ADMIN_PASSWORD": adminPassword,
 		"SHUTDOWN_DRAIN": "0s",
+		// Items in tests name Docker Hub images: no enrichment worker, so
+		// nothing leaves the machine, unless env turns it on (ENRICH=on,
+		// with REGISTRY_INSECURE, GITHUB_API_URL pointing at local servers).
+		"ENRICH": "off",
 	}
 	for k, v := range env {
 		full[k] = v

@@ -55,6 +55,9 @@ var stack struct {
 	// in-process stack belongs to.
 	ui    *assets.Set
 	owner testing.TB
+	// apiEnv adds to the in-process api's environment for the test that
+	// starts it (the enrichment test points it at local servers).
+	apiEnv map[string]string
 }
 
 func TestMain(m *testing.M) {
@@ -137,7 +140,11 @@ func run(m *testing.M) int {
 func startInProcess(t testing.TB) {
 	t.Helper()
 	// The tests sign in many times a minute from one address.
-	apiBase := apitest.Start(t, inProcessPassword, map[string]string{"RATE_LIMIT_LOGIN": "600/m"})
+	env := map[string]string{"RATE_LIMIT_LOGIN": "600/m"}
+	for k, v := range stack.apiEnv {
+		env[k] = v
+	}
+	apiBase := apitest.Start(t, inProcessPassword, env)
 	u, err := url.Parse(apiBase)
 	if err != nil {
 		t.Fatal(err)

@@ -47,12 +47,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runMigrate(ctx, cfg, args[1:], stdout)
 	case "keys":
 		return runKeys(ctx, cfg, args[1:], stdout)
+	case "import":
+		return runImport(ctx, cfg, args[1:], stdout)
 	case "healthcheck":
 		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
 	case "version":
 		return command.Version(stdout, "api")
 	default:
-		return fmt.Errorf("unknown command %q: want serve, migrate, keys, healthcheck or version", cmd)
+		return fmt.Errorf("unknown command %q: want serve, migrate, keys, import, healthcheck or version", cmd)
 	}
 }
 

@@ -116,13 +116,25 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
 	})
 
+	itemEvents := events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)}
+	cachedItems := cache.NewItems(st, itemCache)
+	worker, err := newWorker(cfg, log)
+	if err != nil {
+		return err
+	}
+	worker.Store, worker.Events, worker.Invalidate = st, itemEvents, cachedItems.Invalidate
+
 	broker := events.NewBroker(rdb, events.Options{Log: log})
 	registry := replicas.New(rdb, replicas.Replica{
 		InstanceID: cfg.InstanceID, Version: buildinfo.Version, StartedAt: startedAt.UTC(),
 	}, replicas.Options{Log: log})
 	// The broker and the heartbeat outlive the drain (open streams keep
 	// receiving events) and stop once the server has.
-	stopBackground := runInBackground(ctx, broker.Run, registry.Run)
+	loops := []func(context.Context) error{broker.Run, registry.Run}
+	if !cfg.Enrich.Disabled {
+		loops = append(loops, worker.Run)
+	}
+	stopBackground := runInBackground(ctx, loops...)
 	defer stopBackground()
 
 	checker := health.NewChecker(time.Second,
@@ -131,14 +143,16 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	)
 	h := httpapi.New(httpapi.Deps{
 		Log:              log,
-		Items:            cache.NewItems(st, itemCache),
+		Items:            cachedItems,
+		Refresher:        st,
+		Importer:         importer{st, cachedItems},
 		Health:           checker,
 		Metrics:          m,
 		Auth:             authn,
 		ReadsRequireAuth: cfg.ReadsRequireAuth,
 		Sessions:         sessions,
 		EventStream:      broker,
-		Events:           events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)},
+		Events:           itemEvents,
 		Replicas:         replicaLister{registry},
 		InstanceID:       cfg.InstanceID,
 		StartedAt:        startedAt,

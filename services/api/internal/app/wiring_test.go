@@ -43,6 +43,10 @@ func instance(t *testing.T, id, dbURL, redisURL string, extra map[string]string)
 	env := map[string]string{
 		"PORT": "0", "DATABASE_URL": dbURL, "REDIS_URL": redisURL, "INSTANCE_ID": id,
 		"API_KEYS_FILE": keys, "ADMIN_PASSWORD": wirePassword, "SHUTDOWN_DRAIN": "0s",
+		// The items these tests create name Docker Hub images; the
+		// enrichment worker stays off so nothing leaves the machine
+		// (enrichment_test.go turns it on against local servers).
+		"ENRICH": "off",
 	}
 	for k, v := range extra {
 		env[k] = v

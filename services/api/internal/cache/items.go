@@ -119,6 +119,15 @@ func listValues(q inventory.ListQuery) url.Values {
 	if q.After != nil {
 		v.Set("after", q.After.String())
 	}
+	if q.UpdateAvailable {
+		v.Set("update", "available")
+	}
+	if q.Archived != nil {
+		v.Set("archived", strconv.FormatBool(*q.Archived))
+	}
+	if q.LinksBroken {
+		v.Set("links", "broken")
+	}
 	return v
 }
 
@@ -156,6 +165,10 @@ func (s *Items) DeleteItem(ctx context.Context, id uuid.UUID, check func(invento
 	}
 	return out, err
 }
+
+// Invalidate drops every cached item and list: the enrichment worker
+// calls it after storing new facts. It never fails: see invalidate.
+func (s *Items) Invalidate(ctx context.Context) { s.invalidate(ctx) }
 
 // invalidate never fails the write: Invalidate logged the failure and
 // retries it, and this replica bypasses the cache meanwhile.

@@ -68,6 +68,9 @@ type Config struct {
 	// loopback address (127.0.0.1:6060, [::1]:6060) for profiling; no
 	// compose file publishes it. Any other host is refused.
 	DebugAddr string
+
+	// Enrich configures the registry, GitHub and link checks (enrich.go).
+	Enrich Enrich
 }
 
 // Addr is the listen address.
@@ -104,6 +107,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SessionAbsoluteTimeout: l.Duration("SESSION_ABSOLUTE_TIMEOUT", 12*time.Hour, time.Minute, 30*24*time.Hour),
 
 		DebugAddr: debugAddr(l),
+
+		Enrich: loadEnrich(l),
 	}
 	if err := l.Err(); err != nil {
 		return Config{}, err

@@ -73,7 +73,7 @@ func (s *server) getItem(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		tag := versionETag(version)
+		tag := bodyETag(version, b)
 		c.Response().Header().Set("ETag", tag)
 		if h := c.Request().Header.Get("If-None-Match"); h != "" && matchesIfNoneMatch(h, tag) {
 			return c.NoContent(http.StatusNotModified)

@@ -17,6 +17,7 @@ import (
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/api/internal/auth"
+	"github.com/docker-examples/stack/services/api/internal/composeimport"
 )
 
 // CorrelationHeader carries a request's correlation id in and out.
@@ -172,6 +173,10 @@ func limitBody(n int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
+			n := n
+			if r.URL.Path == importComposePath {
+				n = composeimport.MaxBytes // a compose file may be larger than an item
+			}
 			if r.ContentLength > n {
 				return errTooLarge
 			}

@@ -63,6 +63,7 @@ var titles = map[string]string{
 	"method-not-allowed":     problem.MethodNotAllowed.Title,
 	"internal":               problem.Internal.Title,
 	"unavailable":            problem.Unavailable.Title,
+	"invalid-compose":        "The compose file is not valid",
 	"idempotency-mismatch":   "Idempotency key reused with a different request",
 }
 

@@ -61,4 +61,6 @@ func (s *server) routes(e *echo.Echo) {
 	e.PUT("/api/inventory/:id", s.replaceItem, write...)
 	e.PATCH("/api/inventory/:id", s.patchItem, write...)
 	e.DELETE("/api/inventory/:id", s.deleteItem, write...)
+	e.POST("/api/inventory/:id/refresh", s.refreshItem, write...)
+	e.POST(importComposePath, s.importCompose, write...)
 }

@@ -41,6 +41,12 @@ type ItemStore interface {
 	DeleteItem(ctx context.Context, id uuid.UUID, check func(inventory.Item) error) (inventory.Item, error)
 }
 
+// Refresher queues an item's enrichment (*store.Store): ErrNotFound for
+// an unknown item.
+type Refresher interface {
+	EnqueueRefresh(ctx context.Context, id uuid.UUID) (time.Time, error)
+}
+
 // Publisher is told about every successful write, after it is committed.
 // A failure to publish is logged and never fails the request.
 type Publisher interface {
@@ -96,6 +102,10 @@ type Deps struct {
 	Sessions Sessions
 	// EventStream serves GET /api/events. Nil answers 503.
 	EventStream EventStream
+	// Importer serves POST /api/import/compose. Nil answers 503.
+	Importer Importer
+	// Refresher serves POST /api/inventory/{id}/refresh. Nil answers 503.
+	Refresher Refresher
 	// Events is told about writes. Nil publishes nothing.
 	Events Publisher
 	// Replicas feeds /api/status. Nil lists none.

@@ -24,8 +24,15 @@ type Item struct {
 	DocsURLs        []string  `json:"docs_urls"`
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
+	// Enrichment, filled by the background checks (nil or empty until
+	// the first check is stored). Clients never send these.
+	Registry *RegistryFacts `json:"registry,omitempty"`
+	GitHub   *GitHubFacts   `json:"github,omitempty"`
+	Links    []LinkResult   `json:"links,omitempty"`
+
 	// Version starts at 1 and grows by one with every write; ETags are
-	// derived from it.
+	// derived from it. It stays the last field: the cache reads it from
+	// the end of an item's JSON.
 	Version int64 `json:"version"`
 }
 

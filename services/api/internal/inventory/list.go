@@ -28,6 +28,12 @@ type ListQuery struct {
 	// ImageRepository keeps items whose normalised repository equals it,
 	// e.g. docker.io/library/postgres for image=postgres.
 	ImageRepository string
+
+	// Enrichment filters: update=available, archived=true|false,
+	// links=broken.
+	UpdateAvailable bool
+	Archived        *bool
+	LinksBroken     bool
 }
 
 // Page is one page of a list. NextCursor is empty on the last page.
@@ -69,6 +75,28 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 			}
 			q.ImageRepository = repo
 		}
+	}
+	switch s := v.Get("update"); s {
+	case "":
+	case "available":
+		q.UpdateAvailable = true
+	default:
+		verr.add("update", "must be \"available\"")
+	}
+	switch s := v.Get("archived"); s {
+	case "":
+	case "true", "false":
+		b := s == "true"
+		q.Archived = &b
+	default:
+		verr.add("archived", "must be true or false")
+	}
+	switch s := v.Get("links"); s {
+	case "":
+	case "broken":
+		q.LinksBroken = true
+	default:
+		verr.add("links", "must be \"broken\"")
 	}
 	if err := verr.err(); err != nil {
 		return ListQuery{}, err

@@ -19,8 +19,12 @@ func scanItem(row pgx.CollectableRow) (inventory.Item, error) {
 	var it inventory.Item
 	err := row.Scan(&it.ID, &it.Name, &it.Image, &it.ImageNormalized, &it.Description, &it.Labels,
 		&it.SourceURL, &it.DocsURLs, &it.CreatedAt, &it.UpdatedAt, &it.Version)
-	return it, err
+	return withPending(it), err
 }
+
+// selectItems reads items with their enrichment (enrichment.go).
+const selectItems = "SELECT " + itemColumns + ", " + enrichmentColumns +
+	" FROM items LEFT JOIN item_enrichment ON item_enrichment.item_id = items.id"
 
 // likeEscaper escapes LIKE's metacharacters so q matches literally.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
@@ -48,7 +52,8 @@ func (s *Store) ListItems(ctx context.Context, q inventory.ListQuery) (inventory
 	if q.ImageRepository != "" {
 		where = append(where, "image_repository = "+arg(q.ImageRepository))
 	}
-	sql := "SELECT " + itemColumns + " FROM items"
+	where = append(where, enrichmentFilters(q)...)
+	sql := selectItems
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -56,7 +61,7 @@ func (s *Store) ListItems(ctx context.Context, q inventory.ListQuery) (inventory
 	sql += " ORDER BY id DESC LIMIT " + arg(q.Limit+1)
 
 	rows, _ := s.pool.Query(ctx, sql, args...)
-	items, err := pgx.CollectRows(rows, scanItem)
+	items, err := pgx.CollectRows(rows, scanEnrichedItem)
 	if err != nil {
 		return inventory.Page{}, translate("list items", err)
 	}
@@ -70,8 +75,8 @@ func (s *Store) ListItems(ctx context.Context, q inventory.ListQuery) (inventory
 
 // GetItem returns the item with id, or ErrNotFound.
 func (s *Store) GetItem(ctx context.Context, id uuid.UUID) (inventory.Item, error) {
-	rows, _ := s.pool.Query(ctx, "SELECT "+itemColumns+" FROM items WHERE id = $1", id)
-	it, err := pgx.CollectExactlyOneRow(rows, scanItem)
+	rows, _ := s.pool.Query(ctx, selectItems+" WHERE id = $1", id)
+	it, err := pgx.CollectExactlyOneRow(rows, scanEnrichedItem)
 	return it, translate("get item", err)
 }
 
@@ -105,8 +110,8 @@ func (s *Store) CreateItem(ctx context.Context, it inventory.Item) (inventory.It
 func (s *Store) UpdateItem(ctx context.Context, id uuid.UUID, apply func(inventory.Item) (inventory.Item, error)) (inventory.Item, error) {
 	var updated inventory.Item
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, "SELECT "+itemColumns+" FROM items WHERE id = $1 FOR UPDATE", id)
-		cur, err := pgx.CollectExactlyOneRow(rows, scanItem)
+		rows, _ := tx.Query(ctx, selectItems+" WHERE id = $1 FOR UPDATE OF items", id)
+		cur, err := pgx.CollectExactlyOneRow(rows, scanEnrichedItem)
 		if err != nil {
 			return translate("update item", err)
 		}
@@ -125,7 +130,12 @@ func (s *Store) UpdateItem(ctx context.Context, id uuid.UUID, apply func(invento
 			RETURNING `+itemColumns,
 			id, next.Name, next.Image, next.ImageNormalized, repo, next.Description, nonNil(next.Labels),
 			next.SourceURL, nonNil(next.DocsURLs))
-		updated, err = pgx.CollectExactlyOneRow(rows, scanItem)
+		if _, err = pgx.CollectExactlyOneRow(rows, scanItem); err != nil {
+			return translate("update item", err)
+		}
+		// Read back with the enrichment the trigger kept or dropped.
+		rows, _ = tx.Query(ctx, selectItems+" WHERE id = $1", id)
+		updated, err = pgx.CollectExactlyOneRow(rows, scanEnrichedItem)
 		return translate("update item", err)
 	})
 	if err != nil {
@@ -140,8 +150,8 @@ func (s *Store) UpdateItem(ctx context.Context, id uuid.UUID, apply func(invento
 func (s *Store) DeleteItem(ctx context.Context, id uuid.UUID, check func(inventory.Item) error) (inventory.Item, error) {
 	var deleted inventory.Item
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, "SELECT "+itemColumns+" FROM items WHERE id = $1 FOR UPDATE", id)
-		cur, err := pgx.CollectExactlyOneRow(rows, scanItem)
+		rows, _ := tx.Query(ctx, selectItems+" WHERE id = $1 FOR UPDATE OF items", id)
+		cur, err := pgx.CollectExactlyOneRow(rows, scanEnrichedItem)
 		if err != nil {
 			return translate("delete item", err)
 		}

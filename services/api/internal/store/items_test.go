@@ -47,7 +47,8 @@ func create(t *testing.T, s *store.Store, name, image string, labels ...string) 
 	return it
 }
 
-var ignoreTimes = cmpopts.IgnoreFields(inventory.Item{}, "CreatedAt", "UpdatedAt")
+// The enrichment fields are the worker's (internal/enrich tests them).
+var ignoreTimes = cmpopts.IgnoreFields(inventory.Item{}, "CreatedAt", "UpdatedAt", "Registry", "GitHub", "Links")
 
 func TestCreateAndGet(t *testing.T) {
 	ctx := context.Background()

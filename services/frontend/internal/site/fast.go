@@ -73,7 +73,7 @@ func (s *Site) FastHandler() fasthttp.RequestHandler {
 			observe: s.metrics.duration.WithLabelValues(route)}
 	}
 	routes := map[string]*fastRoute{"/health": newRoute(nil, "health")}
-	for _, p := range []string{"/", "/index.html", "/status", "/signin"} {
+	for _, p := range []string{"/", "/index.html", "/status", "/signin", "/import"} {
 		routes[p] = newRoute(s.index, "ui")
 	}
 	for _, f := range s.ui.Files() {

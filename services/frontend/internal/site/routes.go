@@ -24,6 +24,7 @@ func (s *Site) routes(reg *prometheus.Registry) {
 	s.handle("GET /items/{id}/edit", "ui", doc)
 	s.handle("GET /status", "ui", doc)
 	s.handle("GET /signin", "ui", doc)
+	s.handle("GET /import", "ui", doc)
 	s.handle("GET /assets/", "assets", s.adapt(s.ui.ServeAsset))
 
 	// The API, forwarded: every method, and the event stream unbuffered

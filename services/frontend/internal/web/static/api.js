@@ -81,7 +81,12 @@ export const inventory = {
   create: (item) => request("POST", "/api/inventory", { body: item }),
   replace: (id, item, etag) => request("PUT", `/api/inventory/${encodeURIComponent(id)}`, { body: item, ifMatch: etag }),
   remove: (id, etag) => request("DELETE", `/api/inventory/${encodeURIComponent(id)}`, { ifMatch: etag }),
+  refresh: (id) => request("POST", `/api/inventory/${encodeURIComponent(id)}/refresh`),
 };
+
+/** importCompose sends a compose file; dryRun only previews the changes. */
+export const importCompose = (body, dryRun) =>
+  request("POST", `/api/import/compose${dryRun ? "?dry_run=true" : ""}`, { body });
 
 export const status = (signal) => request("GET", "/api/status", { signal });
 

@@ -9,6 +9,7 @@ import { itemView } from "./views/item.js";
 import { createView, editView } from "./views/form.js";
 import { statusView } from "./views/status.js";
 import { signinView } from "./views/signin.js";
+import { importView } from "./views/import.js";
 
 function renderAccount() {
   document.body.dataset.auth = session.authenticated ? "in" : "out";
@@ -40,6 +41,7 @@ route("/items/new", createView);
 route("/items/:id", itemView);
 route("/items/:id/edit", editView);
 route("/status", statusView);
+route("/import", importView);
 route("/signin", signinView);
 
 session.addEventListener("change", renderAccount);

@@ -2,6 +2,7 @@
 // live events, with edit and delete for a signed-in user.
 
 import { inventory, itemETag, ApiError } from "../api.js";
+import { facts } from "./facts.js";
 import { live } from "../live.js";
 import { h, replace, time, toast } from "../dom.js";
 
@@ -13,6 +14,8 @@ const known = [
   ["docs_urls", "Documentation"], ["id", "ID"], ["version", "Version"],
   ["created_at", "Created"], ["updated_at", "Updated"],
 ];
+// Shown in their own sections (facts.js).
+const enriched = new Set(["registry", "github", "links"]);
 
 export async function itemView(main, { params, signal, navigate }) {
   let item, etag;
@@ -24,6 +27,7 @@ export async function itemView(main, { params, signal, navigate }) {
   }
   const notice = h("div", { id: "item-notice", class: "notice", role: "status", hidden: true });
   const details = h("dl", { class: "details", id: "item-details" });
+  const enrichment = h("div", { id: "item-facts" });
   const title = h("h1", {});
   const dialog = deleteDialog(async () => {
     try {
@@ -42,10 +46,19 @@ export async function itemView(main, { params, signal, navigate }) {
     document.title = `${item.name} · Image inventory`;
     title.textContent = item.name;
     replace(details, fields(item));
+    replace(enrichment, facts(item));
   }
   function showNotice(msg) {
     notice.textContent = msg;
     notice.hidden = !msg;
+  }
+  async function refreshChecks() {
+    try {
+      await inventory.refresh(item.id);
+      showNotice("Check queued: the results appear here when it is done.");
+    } catch (err) {
+      showNotice(`Could not queue a check: ${err.message}`);
+    }
   }
   async function refresh() {
     try {
@@ -60,9 +73,10 @@ export async function itemView(main, { params, signal, navigate }) {
     h("p", { class: "crumbs" }, h("a", { href: "/" }, "Inventory"), " / "),
     h("div", { class: "heading" }, title,
       h("div", { class: "actions", "data-write": "" },
+        h("button", { type: "button", class: "secondary", id: "refresh", onclick: refreshChecks }, "Check now"),
         h("a", { class: "button", id: "edit", href: `/items/${encodeURIComponent(params.id)}/edit` }, "Edit"),
         h("button", { type: "button", class: "danger", id: "delete", onclick: () => dialog.showModal() }, "Delete"))),
-    notice, details, dialog);
+    notice, details, enrichment, dialog);
   render();
 
   live.addEventListener("item", (e) => {
@@ -99,7 +113,7 @@ function fields(item) {
     if (key in item) out.push(h("dt", {}, label), h("dd", { "data-field": key }, value(key, item[key])));
   }
   for (const [key, v] of Object.entries(item)) {
-    if (seen.has(key)) continue;
+    if (seen.has(key) || enriched.has(key)) continue;
     const label = key.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
     out.push(h("dt", {}, label), h("dd", { "data-field": key }, value(key, v)));
   }

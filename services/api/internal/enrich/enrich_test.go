@@ -1,0 +1,289 @@
+package enrich_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/docker-examples/stack/services/api/internal/enrich"
+	"github.com/docker-examples/stack/services/api/internal/github"
+	"github.com/docker-examples/stack/services/api/internal/inventory"
+	"github.com/docker-examples/stack/services/api/internal/linkcheck"
+	"github.com/docker-examples/stack/services/api/internal/netguard"
+	"github.com/docker-examples/stack/services/api/internal/pgtest"
+	"github.com/docker-examples/stack/services/api/internal/registry"
+	"github.com/docker-examples/stack/services/api/internal/store"
+	"github.com/docker-examples/stack/services/api/registrytest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+type recorder struct {
+	mu     sync.Mutex
+	events []inventory.Event
+}
+
+func (r *recorder) Publish(_ context.Context, e inventory.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.events)
+}
+
+// fakeGitHub answers the documented repository and release shapes.
+func fakeGitHub(t *testing.T, hits *atomic.Int64) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/repos/acme/app":
+			if r.Header.Get("If-None-Match") == `"r1"` {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			w.Header().Set("ETag", `"r1"`)
+			fmt.Fprint(w, `{"full_name":"acme/app","stargazers_count":42,"archived":true,"pushed_at":"2026-10-01T00:00:00Z","license":{"key":"apache-2.0","name":"Apache License 2.0","spdx_id":"Apache-2.0"}}`)
+		case "/repos/acme/app/releases/latest":
+			fmt.Fprint(w, `{"tag_name":"v2.1.0","published_at":"2026-10-02T00:00:00Z"}`)
+		default:
+			w.WriteHeader(404)
+			fmt.Fprint(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+type env struct {
+	st     *store.Store
+	worker *enrich.Worker
+	events *recorder
+	reg    *registrytest.Registry
+	docs   string
+	gh     atomic.Int64
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	e := &env{st: store.New(pgtest.New(t)), events: &recorder{}}
+	e.reg = registrytest.Start(t, registrytest.Options{})
+	docs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/gone" {
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(docs.Close)
+	e.docs = docs.URL
+	rc, err := registry.New(registry.Config{Insecure: []string{e.reg.Host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh, err := github.New(fakeGitHub(t, &e.gh), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := &netguard.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	e.worker = &enrich.Worker{
+		Store: e.st, Registry: rc, GitHub: gh, Links: linkcheck.New(linkcheck.Config{Guard: guard}),
+		Events: e.events, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ID: "test-replica", Poll: 20 * time.Millisecond,
+	}
+	return e
+}
+
+func (e *env) create(t *testing.T, in inventory.Input) inventory.Item {
+	t.Helper()
+	it, err := in.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := e.st.CreateItem(context.Background(), it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created
+}
+
+// waitFor polls the item until cond holds, with a deadline.
+func (e *env) waitFor(t *testing.T, id uuid.UUID, cond func(inventory.Item) bool) inventory.Item {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		it, err := e.st.GetItem(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond(it) {
+			return it
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("item never reached the expected state: registry %+v github %+v links %+v", it.Registry, it.GitHub, it.Links)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestWorkerEnrichesCreatedItems(t *testing.T) {
+	e := setup(t)
+	e.reg.Push(t, "acme/app:1.2", registrytest.Image(t, t0))
+	e.reg.Push(t, "acme/app:1.3", registrytest.Image(t, t0.Add(time.Hour)))
+	it := e.create(t, inventory.Input{Name: "app", Image: e.reg.Host + "/acme/app:1.2",
+		SourceURL: "https://github.com/acme/app", DocsURLs: []string{e.docs + "/ok", e.docs + "/gone"}})
+	if it.Registry == nil || it.Registry.State != inventory.StatePending || it.GitHub == nil || it.GitHub.State != inventory.StatePending {
+		t.Fatalf("a new item's sources are not pending: %+v %+v", it.Registry, it.GitHub)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.worker.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	got := e.waitFor(t, it.ID, func(it inventory.Item) bool { return it.Registry.State != inventory.StatePending })
+	if got.Registry.State != inventory.StateOK || got.Registry.Update == nil || got.Registry.Update.NewestInMajor != "1.3" {
+		t.Errorf("registry = %+v (update %+v)", got.Registry, got.Registry.Update)
+	}
+	if got.GitHub == nil || got.GitHub.State != inventory.StateOK || !got.GitHub.Archived || got.GitHub.Stars != 42 {
+		t.Errorf("github = %+v", got.GitHub)
+	}
+	if len(got.Links) != 3 || got.Links[0].State != inventory.LinkOK || got.Links[1].State != inventory.LinkBroken {
+		t.Errorf("links = %+v", got.Links)
+	}
+	if e.events.count() == 0 {
+		t.Error("no event published for the stored results")
+	}
+
+	// The filters find it.
+	for name, q := range map[string]inventory.ListQuery{
+		"update=available": {Limit: 10, UpdateAvailable: true},
+		"archived=true":    {Limit: 10, Archived: ptr(true)},
+		"links=broken":     {Limit: 10, LinksBroken: true},
+	} {
+		page, err := e.st.ListItems(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != 1 || page.Items[0].ID != it.ID {
+			t.Errorf("%s: %d items", name, len(page.Items))
+		}
+	}
+	page, _ := e.st.ListItems(context.Background(), inventory.ListQuery{Limit: 10, Archived: ptr(false)})
+	if len(page.Items) != 0 {
+		t.Errorf("archived=false listed %d items", len(page.Items))
+	}
+
+	// A refresh after the tag moved reports the drift; the GitHub
+	// request is conditional (304).
+	e.reg.Push(t, "acme/app:1.2", registrytest.Image(t, t0.Add(48*time.Hour)))
+	if _, err := e.st.EnqueueRefresh(context.Background(), it.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = e.waitFor(t, it.ID, func(it inventory.Item) bool {
+		return it.Registry.Update != nil && it.Registry.Update.DigestChanged
+	})
+	if !got.Registry.Update.Available {
+		t.Errorf("update = %+v", got.Registry.Update)
+	}
+
+	// Changing the image drops its facts at once and checks again.
+	_, err := e.st.UpdateItem(context.Background(), it.ID, func(cur inventory.Item) (inventory.Item, error) {
+		in := cur.Input()
+		in.Image = e.reg.Host + "/acme/missing:1.0"
+		return in.Normalize()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = e.waitFor(t, it.ID, func(it inventory.Item) bool { return it.Registry.State == inventory.StateError })
+	if got.Registry.Error == "" || got.Registry.CheckedAt == nil {
+		t.Errorf("a missing image is reported without a reason: %+v", got.Registry)
+	}
+}
+
+func TestOneReplicaPerJobAndDeadReplicaTakenOver(t *testing.T) {
+	e := setup(t)
+	e.reg.Push(t, "acme/app:1.0", registrytest.Image(t, t0))
+	var ids []uuid.UUID
+	for i := range 20 {
+		ids = append(ids, e.create(t, inventory.Input{Name: fmt.Sprintf("app-%d", i), Image: e.reg.Host + "/acme/app:1.0"}).ID)
+	}
+	// Two replicas claim concurrently: no job is handed out twice.
+	var mu sync.Mutex
+	seen := map[uuid.UUID]string{}
+	var wg sync.WaitGroup
+	for _, replica := range []string{"a", "b"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				jobs, err := e.st.ClaimJobs(context.Background(), replica, 3, time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(jobs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, j := range jobs {
+					if other, dup := seen[j.ItemID]; dup {
+						t.Errorf("job %s claimed by %s and %s", j.ItemID, other, replica)
+					}
+					seen[j.ItemID] = replica
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != len(ids) {
+		t.Fatalf("claimed %d of %d jobs", len(seen), len(ids))
+	}
+
+	// Replica "a" died holding its jobs; with a lease that has run out
+	// they are claimable again, and a live worker finishes them.
+	jobs, err := e.st.ClaimJobs(context.Background(), "c", 100, time.Minute)
+	if err != nil || len(jobs) != 0 {
+		t.Fatalf("leased jobs were handed out again: %d, %v", len(jobs), err)
+	}
+	expireLeases(t, e)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.worker.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for _, id := range ids {
+		e.waitFor(t, id, func(it inventory.Item) bool { return it.Registry.State == inventory.StateOK })
+	}
+}
+
+func expireLeases(t *testing.T, e *env) {
+	t.Helper()
+	// The test's stand-in for time passing: the leases end now.
+	if err := e.st.ExpireLeasesForTest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
