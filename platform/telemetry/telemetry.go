@@ -21,11 +21,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -187,6 +189,18 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("telemetry shutdown: %w", err)
 	}
 	return nil
+}
+
+// Flush is Shutdown as a service's deferred last call: the exporter gets at
+// most five seconds, even when ctx has ended (as it has once the service was
+// told to stop), and a failure is logged to log, not returned. It is a no-op
+// when off.
+func (t *Telemetry) Flush(ctx context.Context, log *slog.Logger) {
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := t.Shutdown(flushCtx); err != nil {
+		log.Warn("traces not flushed", "error", err.Error())
+	}
 }
 
 // Trusted reports whether a traceparent from the peer at remoteAddr

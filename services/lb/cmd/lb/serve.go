@@ -41,14 +41,8 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// Spans of the last requests are flushed after the server stopped.
-		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := tel.Shutdown(flushCtx); err != nil {
-			log.Warn("traces not flushed", "error", err.Error())
-		}
-	}()
+	// Spans of the last requests are flushed after the server stopped.
+	defer tel.Flush(ctx, log)
 	log.Info("tracing", "on", tel.On())
 
 	m := metrics.New()
