@@ -94,8 +94,14 @@ func (s *Site) FastHandler() fasthttp.RequestHandler {
 	}
 	item := newRoute(s.index, "ui")
 
+	// The adaptor's request context is the fasthttp RequestCtx, which
+	// fasthttp recycles for the connection's next request once this one
+	// ends, while a streamed answer's handler (the event stream) may still
+	// run and look up context values. The handlers get a context of their
+	// own instead: never cancelled by fasthttp (as before: a stream ends
+	// when its writes fail, a server stop drains), with no values behind it.
 	slow := fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
+		s.ServeHTTP(w, r.WithContext(context.Background()))
 	}))
 	return func(ctx *fasthttp.RequestCtx) {
 		get, head := ctx.IsGet(), ctx.IsHead()
