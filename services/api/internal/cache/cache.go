@@ -191,14 +191,7 @@ func (c *Cache) genKey(collection string) string {
 // A Redis failure is logged and answered by load.
 func Get[T any](ctx context.Context, c *Cache, k Key, load func(context.Context) (T, error)) (T, error) {
 	var zero T
-	loadJSON := func(ctx context.Context) ([]byte, error) {
-		v, err := load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(v)
-	}
-	b, hit, err := c.get(ctx, k, loadJSON)
+	b, hit, err := c.get(ctx, k, encoded(load))
 	if err != nil {
 		return zero, err
 	}
@@ -214,19 +207,24 @@ func Get[T any](ctx context.Context, c *Cache, k Key, load func(context.Context)
 	return v, nil
 }
 
-// GetJSON is Get for a caller that answers with the value's JSON encoding
-// as it is (an HTTP handler): a hit is returned without being decoded. It
-// returns the JSON of load's result on a miss. check is called with every
-// value about to be returned; false for an entry read from Redis makes it
-// a corrupt entry, answered from load as Get does.
-func GetJSON[T any](ctx context.Context, c *Cache, k Key, load func(context.Context) (T, error), check func([]byte) bool) ([]byte, error) {
-	loadJSON := func(ctx context.Context) ([]byte, error) {
+// encoded is load with its result encoded as JSON, as the cache stores it.
+func encoded[T any](load func(context.Context) (T, error)) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
 		v, err := load(ctx)
 		if err != nil {
 			return nil, err
 		}
 		return json.Marshal(v)
 	}
+}
+
+// GetJSON is Get for a caller that answers with the value's JSON encoding
+// as it is (an HTTP handler): a hit is returned without being decoded. It
+// returns the JSON of load's result on a miss. check is called with every
+// value about to be returned; false for an entry read from Redis makes it
+// a corrupt entry, answered from load as Get does.
+func GetJSON[T any](ctx context.Context, c *Cache, k Key, load func(context.Context) (T, error), check func([]byte) bool) ([]byte, error) {
+	loadJSON := encoded(load)
 	b, hit, err := c.get(ctx, k, loadJSON)
 	if err != nil {
 		return nil, err
