@@ -88,7 +88,7 @@ push: images ## Build, tag and push every image of the stack to REGISTRY (e.g. R
 swarm-lab: secrets images ## Three-node Docker-in-Docker swarm: own registry, stack deployed, faults under load, removed
 	bash scripts/swarm-lab.sh run
 
-test: ## Run every module's tests with -race (PostgreSQL and Redis via testcontainers or TEST_*_URL)
+test: ## Run every test (go test -race ./... and the tools module) (PostgreSQL and Redis via testcontainers or TEST_*_URL)
 	bash scripts/test.sh
 
 lint: ## gofmt, go vet, staticcheck, Dockerfile lint, shellcheck, compose config
