@@ -1,6 +1,7 @@
 // Package command runs a service binary: Main is the whole of every
-// cmd/*/main.go of the stack, and Version is their `version` subcommand.
-// The program itself is a RunFunc, which tests call directly.
+// cmd/*/main.go of the stack, and Service its one dispatcher of
+// subcommands (serve, healthcheck, version and the service's own). The
+// program itself is a RunFunc, which tests call directly.
 package command
 
 import (

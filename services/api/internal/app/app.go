@@ -6,6 +6,7 @@
 //	                               under a PostgreSQL advisory lock
 //	api keys create NAME|list|revoke ID
 //	                               manage the API keys stored in PostgreSQL
+//	api import compose FILE        create or update an item per image of a compose file
 //	api healthcheck                exit 0 when the running service answers GET /health
 //	api version                    print the version and commit
 package app
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/docker-examples/stack/platform/command"
-	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/services/api/internal/auth/keys"
 	"github.com/docker-examples/stack/services/api/internal/config"
@@ -32,30 +32,18 @@ const migrateLockWait = 5 * time.Minute
 // Run is the whole program (a command.RunFunc); main only wires it to the
 // process.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd = args[0]
-	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	switch cmd {
-	case "serve":
-		return runServe(ctx, cfg, getenv, stdout)
-	case "migrate":
-		return runMigrate(ctx, cfg, args[1:], stdout)
-	case "keys":
-		return runKeys(ctx, cfg, args[1:], stdout)
-	case "import":
-		return runImport(ctx, cfg, args[1:], stdout)
-	case "healthcheck":
-		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
-	case "version":
-		return command.Version(stdout, "api")
-	default:
-		return fmt.Errorf("unknown command %q: want serve, migrate, keys, import, healthcheck or version", cmd)
-	}
+	return program.Run(ctx, args, getenv, stdout)
+}
+
+var program = command.Service[config.Config]{
+	Name:  "api",
+	Load:  config.Load,
+	Serve: runServe,
+	Commands: []command.Command[config.Config]{
+		{Name: "migrate", Run: runMigrate},
+		{Name: "keys", Run: runKeys},
+		{Name: "import", Run: runImport},
+	},
 }
 
 func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {

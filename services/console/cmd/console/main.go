@@ -15,7 +15,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -31,37 +30,32 @@ import (
 func main() { command.Main("console", run) }
 
 // run is the whole program; main only wires it to the process.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd = args[0]
-	}
-	if cmd == "probe" {
-		if len(args) != 2 {
-			return errors.New("usage: console probe URL")
-		}
-		return healthcheck.Check(ctx, args[1], 5*time.Second)
-	}
-	cfg, err := config.Load(getenv)
+var run = command.Service[config.Config]{
+	Name:  "console",
+	Load:  config.Load,
+	Serve: runServe,
+	Commands: []command.Command[config.Config]{
+		// probe checks another process: it needs no configuration.
+		{Name: "probe", WithoutConfig: true, Run: probe},
+	},
+}.Run
+
+func runServe(ctx context.Context, cfg config.Config, _ func(string) string, stdout io.Writer) error {
+	log := logging.New(stdout, "console", cfg.LogLevel)
+	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit,
+		"metrics_url", cfg.MetricsURL.String(), "logs_url", cfg.LogsURL.String(), "traces_url", cfg.TracesURL.String())
+	h := site.New(site.Config{MetricsURL: cfg.MetricsURL, LogsURL: cfg.LogsURL, TracesURL: cfg.TracesURL, Links: cfg.Links, Log: log})
+	ln, err := serve.Listen(ctx, cfg.Addr())
 	if err != nil {
 		return err
 	}
-	switch cmd {
-	case "serve":
-		log := logging.New(stdout, "console", cfg.LogLevel)
-		log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit,
-			"metrics_url", cfg.MetricsURL.String(), "logs_url", cfg.LogsURL.String(), "traces_url", cfg.TracesURL.String())
-		h := site.New(site.Config{MetricsURL: cfg.MetricsURL, LogsURL: cfg.LogsURL, TracesURL: cfg.TracesURL, Links: cfg.Links, Log: log})
-		ln, err := serve.Listen(ctx, cfg.Addr())
-		if err != nil {
-			return err
-		}
-		return serve.Serve(ctx, ln, h, log, serve.Options{})
-	case "healthcheck":
-		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
-	case "version":
-		return command.Version(stdout, "console")
-	default:
-		return fmt.Errorf("unknown command %q: want serve, healthcheck, probe or version", cmd)
+	return serve.Serve(ctx, ln, h, log, serve.Options{})
+}
+
+// probe is `console probe URL`: exit 0 when URL answers 2xx.
+func probe(ctx context.Context, _ config.Config, args []string, _ io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: console probe URL")
 	}
+	return healthcheck.Check(ctx, args[0], 5*time.Second)
 }

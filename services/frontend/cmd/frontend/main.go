@@ -21,7 +21,6 @@ import (
 
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/command"
-	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/platform/serve"
 	"github.com/docker-examples/stack/platform/telemetry"
@@ -34,31 +33,12 @@ import (
 func main() { command.Main("frontend", run) }
 
 // run is the whole program; main only wires it to the process.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd = args[0]
-	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	switch cmd {
-	case "serve":
-		return runServe(ctx, cfg, getenv, stdout)
-	case "healthcheck":
-		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
-	case "export-assets":
-		if len(args) != 2 {
-			return errors.New("usage: frontend export-assets DIR")
-		}
-		return exportAssets(args[1], stdout)
-	case "version":
-		return command.Version(stdout, "frontend")
-	default:
-		return fmt.Errorf("unknown command %q: want serve, healthcheck, export-assets or version", cmd)
-	}
-}
+var run = command.Service[config.Config]{
+	Name:     "frontend",
+	Load:     config.Load,
+	Serve:    runServe,
+	Commands: []command.Command[config.Config]{{Name: "export-assets", Run: exportAssets}},
+}.Run
 
 func runServe(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) error {
 	log := logging.New(stdout, "frontend", cfg.LogLevel)
@@ -88,9 +68,14 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	return serve.Run(ctx, ln, h.Server(), log, serve.Options{OnShutdown: h.Shutdown})
 }
 
-// exportAssets writes the UI as the service serves it into dir and prints
-// what the first view (index.html and everything it loads) weighs.
-func exportAssets(dir string, stdout io.Writer) error {
+// exportAssets is `frontend export-assets DIR`: it writes the UI as the
+// service serves it into DIR and prints what the first view (index.html
+// and everything it loads) weighs.
+func exportAssets(_ context.Context, _ config.Config, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: frontend export-assets DIR")
+	}
+	dir := args[0]
 	ui, err := assets.Build(web.FS())
 	if err != nil {
 		return err

@@ -12,44 +12,24 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/docker-examples/stack/platform/command"
-	"github.com/docker-examples/stack/platform/healthcheck"
 	"github.com/docker-examples/stack/services/lb/internal/config"
 )
 
 func main() { command.Main("lb", run) }
 
 // run is the whole program; main only wires it to the process.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd = args[0]
-	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		if cmd == "check" {
-			return fmt.Errorf("configuration is invalid:\n%w", err)
-		}
-		return err
-	}
-	switch cmd {
-	case "serve":
-		return runServe(ctx, cfg, getenv, stdout)
-	case "check":
-		return printConfig(stdout, cfg)
-	case "healthcheck":
-		return healthcheck.Check(ctx, healthcheck.LoopbackURL(cfg.Addr(), "/health"), 5*time.Second)
-	case "version":
-		return command.Version(stdout, "lb")
-	default:
-		return fmt.Errorf("unknown command %q: want serve, check, healthcheck or version", cmd)
-	}
-}
+var run = command.Service[config.Config]{
+	Name:     "lb",
+	Load:     config.Load,
+	Serve:    runServe,
+	Commands: []command.Command[config.Config]{{Name: "check", Run: printConfig}},
+}.Run
 
 // printConfig is `lb check`: the routes and pools as the lb will use them.
-func printConfig(w io.Writer, cfg config.Config) error {
+// A configuration that does not load fails before, each bad variable named.
+func printConfig(_ context.Context, cfg config.Config, _ []string, w io.Writer) error {
 	fmt.Fprintln(w, "configuration OK")
 	fmt.Fprintf(w, "listen: http :%d, https :%d, admin :%d (0 = off)\n", cfg.Port, cfg.HTTPSPort, cfg.AdminPort)
 	fmt.Fprintln(w, "routes:")
