@@ -236,7 +236,6 @@ func newAuth(cfg config.Config, log *slog.Logger, st *store.Store, rdb redis.Uni
 		IdleTimeout:     cfg.SessionIdleTimeout,
 		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 		IsHTTPS:         proxies.IsHTTPS,
-		DecodeJSON:      httpapi.DecodeJSON,
 	})
 	return auth.Chain{keys.NewStore(st), fileKeys, sessions}, sessions, nil
 }

@@ -40,11 +40,10 @@ func readJSONBody(c echo.Context, accepted ...string) ([]byte, error) {
 	return b, nil
 }
 
-// DecodeJSON decodes r's body, which must be application/json holding one
+// decodeJSON decodes r's body, which must be application/json holding one
 // JSON object with no unknown fields, into dst; its errors are the API's
-// problems (415, 400 malformed-json, 413, 422 naming the field). Handlers
-// outside this package (the login) use it so every body fails alike.
-func DecodeJSON(r *http.Request, dst any) error {
+// problems (415, 400 malformed-json, 413, 422 naming the field).
+func decodeJSON(r *http.Request, dst any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != mediaJSON {
 		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as %s", mediaJSON)

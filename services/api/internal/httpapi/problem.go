@@ -114,8 +114,6 @@ func toProblem(err error) *problemError {
 		return p
 	case errors.Is(err, session.ErrBadCredentials):
 		return newProblem(http.StatusUnauthorized, "unauthorized", "wrong username or password")
-	case errors.Is(err, session.ErrMalformed):
-		return newProblem(http.StatusBadRequest, "malformed-json", "send {\"username\": \"…\", \"password\": \"…\"}")
 	case errors.Is(err, session.ErrCSRF), errors.Is(err, auth.ErrForbidden):
 		return newProblem(http.StatusForbidden, "forbidden",
 			"a write with a session cookie needs the session's X-CSRF-Token header (from login or GET /api/auth/session)")

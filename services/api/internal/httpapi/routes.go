@@ -51,9 +51,9 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/api/status", s.status, public...)
 	e.GET("/api/events", Handler(s.EventStream.ServeEvents), read...)
 
-	e.POST("/api/auth/login", Handler(s.Sessions.HandleLogin), login...)
-	e.POST("/api/auth/logout", Handler(s.Sessions.HandleLogout), public...)
-	e.GET("/api/auth/session", Handler(s.Sessions.HandleSession), public...)
+	e.POST("/api/auth/login", s.login, login...)
+	e.POST("/api/auth/logout", s.logout, public...)
+	e.GET("/api/auth/session", s.session, public...)
 
 	e.GET("/api/inventory", s.listItems, read...)
 	e.POST("/api/inventory", s.createItem, write...)

@@ -67,17 +67,9 @@ type ReplicaLister interface {
 }
 
 // HandlerFunc is an http handler that returns its error to the API's error
-// handler instead of writing it; the session, event, rate-limit and
-// idempotency packages speak it, and Handler and Middleware adapt it to
-// echo.
+// handler instead of writing it; the event, rate-limit and idempotency
+// packages speak it, and Handler and Middleware adapt it to echo.
 type HandlerFunc = func(http.ResponseWriter, *http.Request) error
-
-// Sessions serves the browser login routes (*session.Manager).
-type Sessions interface {
-	HandleLogin(http.ResponseWriter, *http.Request) error
-	HandleLogout(http.ResponseWriter, *http.Request) error
-	HandleSession(http.ResponseWriter, *http.Request) error
-}
 
 // EventStream serves GET /api/events (*events.Broker).
 type EventStream interface {
@@ -101,7 +93,7 @@ type Deps struct {
 	// ReadsRequireAuth makes reading the inventory and its events need
 	// credentials too; by default reads are public.
 	ReadsRequireAuth bool
-	// Sessions serves /api/auth/login, /logout and /session. Nil: no
+	// Sessions backs /api/auth/login, /logout and /session. Nil: no
 	// browser login (login answers 401, session "not authenticated").
 	Sessions Sessions
 	// EventStream serves GET /api/events. Nil answers 503.
@@ -160,9 +152,6 @@ func New(d Deps) *echo.Echo {
 	if d.Replicas == nil {
 		d.Replicas = noReplicas{}
 	}
-	if d.Sessions == nil {
-		d.Sessions = noSessions{}
-	}
 	if d.EventStream == nil {
 		d.EventStream = noEvents{}
 	}
@@ -186,24 +175,6 @@ func (noPublisher) Publish(context.Context, inventory.Event) error { return nil 
 type noReplicas struct{}
 
 func (noReplicas) Replicas(context.Context) ([]Replica, error) { return []Replica{}, nil }
-
-type noSessions struct{}
-
-func (noSessions) HandleLogin(http.ResponseWriter, *http.Request) error {
-	return auth.ErrInvalidCredentials
-}
-
-func (noSessions) HandleLogout(w http.ResponseWriter, _ *http.Request) error {
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (noSessions) HandleSession(w http.ResponseWriter, _ *http.Request) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, err := w.Write([]byte(`{"authenticated":false}` + "\n"))
-	return err
-}
 
 type noEvents struct{}
 

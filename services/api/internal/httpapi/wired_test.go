@@ -34,7 +34,7 @@ func newWiredEnv(t *testing.T) (*env, *session.Manager) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions := session.NewManager(rdb, session.NewAdmin("admin", secret.New("s3cret-pass")), session.Options{DecodeJSON: httpapi.DecodeJSON})
+	sessions := session.NewManager(rdb, session.NewAdmin("admin", secret.New("s3cret-pass")), session.Options{})
 	limiter, err := ratelimit.New(rdb, ratelimit.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -117,5 +117,58 @@ func TestIdempotentReplayThroughEcho(t *testing.T) {
 	}
 	if len(e.store.items) != 1 {
 		t.Errorf("%d items stored, want 1", len(e.store.items))
+	}
+}
+
+// TestSignInRoutes holds the browser sign-in's HTTP contract: a session
+// cookie and a CSRF token at login, bodies that fail as every body does,
+// the session's state, and logout.
+func TestSignInRoutes(t *testing.T) {
+	e, _ := newWiredEnv(t)
+	for _, tc := range []struct {
+		body   string
+		status int
+		slug   string
+	}{
+		{`{`, http.StatusBadRequest, "malformed-json"},
+		{`[]`, http.StatusBadRequest, "malformed-json"},
+		{`{"username":"admin","password":"x","admin":true}`, http.StatusUnprocessableEntity, "validation"},
+		{`{"username":1}`, http.StatusUnprocessableEntity, "validation"},
+		{`{"username":"admin","password":"wrong"}`, http.StatusUnauthorized, "unauthorized"},
+	} {
+		w := e.do(t, req{method: "POST", path: "/api/auth/login", body: tc.body})
+		wantProblem(t, w, tc.status, tc.slug)
+		if c := w.Header().Get("Set-Cookie"); c != "" {
+			t.Errorf("login %s set a cookie %q", tc.body, c)
+		}
+	}
+
+	login := e.do(t, req{method: "POST", path: "/api/auth/login", body: `{"username":"admin","password":"s3cret-pass"}`})
+	wantStatus(t, login, http.StatusOK)
+	if cc := login.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("login Cache-Control = %q, want no-store", cc)
+	}
+	got := decode[map[string]any](t, login)
+	if got["username"] != "admin" || got["csrf_token"] == "" {
+		t.Errorf("login answered %v, want the username and a csrf_token", got)
+	}
+	cookie := strings.SplitN(login.Header().Get("Set-Cookie"), ";", 2)[0]
+
+	state := func() map[string]any {
+		t.Helper()
+		w := e.do(t, req{method: "GET", path: "/api/auth/session", header: map[string]string{"Cookie": cookie}})
+		wantStatus(t, w, http.StatusOK)
+		return decode[map[string]any](t, w)
+	}
+	if s := state(); s["authenticated"] != true || s["username"] != "admin" || s["csrf_token"] != got["csrf_token"] {
+		t.Errorf("session after login = %v, want admin with the login's csrf_token", s)
+	}
+	out := e.do(t, req{method: "POST", path: "/api/auth/logout", header: map[string]string{"Cookie": cookie}})
+	wantStatus(t, out, http.StatusNoContent)
+	if c := out.Header().Get("Set-Cookie"); !strings.Contains(c, "Max-Age=0") {
+		t.Errorf("logout Set-Cookie = %q, want the session cookie cleared", c)
+	}
+	if s := state(); s["authenticated"] != false {
+		t.Errorf("session after logout = %v, want not authenticated", s)
 	}
 }

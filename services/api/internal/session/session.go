@@ -9,8 +9,8 @@
 // request, or at AbsoluteTimeout after login, whichever comes first. Redis
 // holds only a hash of the id.
 //
-// Each session has a CSRF token, returned by login and by GET
-// /api/auth/session; cookie-authenticated writes must echo it in
+// Each session has a CSRF token, which the API returns at login and on
+// GET /api/auth/session; cookie-authenticated writes must echo it in
 // X-CSRF-Token (CheckCSRF). SameSite=Strict already stops cross-site
 // requests in current browsers; the token is the defence in depth.
 package session
@@ -22,7 +22,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -43,8 +42,6 @@ var (
 	// ErrCSRF means a cookie-authenticated write lacks the session's
 	// X-CSRF-Token: 403.
 	ErrCSRF = errors.New("missing or wrong X-CSRF-Token")
-	// ErrMalformed wraps a login body that is not the expected JSON: 400.
-	ErrMalformed = errors.New("malformed login request")
 	// ErrUnavailable wraps Redis failures: 503, never a silent logout.
 	ErrUnavailable = errors.New("session store unavailable")
 )
@@ -66,10 +63,6 @@ type Options struct {
 	// Secure. Default: the connection is TLS. Behind the load balancer use
 	// forwarded.Resolver.IsHTTPS.
 	IsHTTPS func(*http.Request) bool
-	// DecodeJSON decodes the login body, default a strict decoder whose
-	// errors wrap ErrMalformed. The API passes its own so all bodies fail
-	// alike.
-	DecodeJSON func(*http.Request, any) error
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
 }
@@ -108,9 +101,6 @@ func NewManager(rdb redis.UniversalClient, admin *Admin, opts Options) *Manager 
 	}
 	if opts.IsHTTPS == nil {
 		opts.IsHTTPS = func(r *http.Request) bool { return r.TLS != nil }
-	}
-	if opts.DecodeJSON == nil {
-		opts.DecodeJSON = decodeStrict
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -294,78 +284,4 @@ func token() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// HandlerFunc is an http handler that returns its error to the service's
-// error handler instead of writing it.
-type HandlerFunc = func(http.ResponseWriter, *http.Request) error
-
-type loginRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
-type sessionResponse struct {
-	Authenticated *bool  `json:"authenticated,omitempty"`
-	Username      string `json:"username,omitempty"`
-	CSRFToken     string `json:"csrf_token,omitempty"`
-}
-
-// HandleLogin is POST /api/auth/login: JSON {"username","password"} ->
-// 200 {"username","csrf_token"} and the session cookie. Errors:
-// ErrMalformed (400), ErrBadCredentials (401), Redis failing (503).
-func (m *Manager) HandleLogin(w http.ResponseWriter, r *http.Request) error {
-	var req loginRequest
-	if err := m.opts.DecodeJSON(r, &req); err != nil {
-		return err
-	}
-	s, err := m.Login(r.Context(), w, r, req.Username, req.Password)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, sessionResponse{Username: s.Username, CSRFToken: s.CSRFToken})
-}
-
-// HandleLogout is POST /api/auth/logout: 204, with or without a session.
-func (m *Manager) HandleLogout(w http.ResponseWriter, r *http.Request) error {
-	if err := m.Logout(w, r); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// HandleSession is GET /api/auth/session: 200
-// {"authenticated":true,"username","csrf_token"} or {"authenticated":false}.
-// With Redis failing it returns the error (503): the UI must not conclude
-// it was logged out.
-func (m *Manager) HandleSession(w http.ResponseWriter, r *http.Request) error {
-	s, err := m.Get(r)
-	authenticated := err == nil
-	if err != nil && !errors.Is(err, ErrNoSession) {
-		return err
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, http.StatusOK, sessionResponse{Authenticated: &authenticated, Username: s.Username, CSRFToken: s.CSRFToken})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
-}
-
-// decodeStrict decodes one JSON object of at most 4 KiB with no unknown
-// fields.
-func decodeStrict(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data after the JSON object", ErrMalformed)
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package session_test
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -51,74 +50,66 @@ func newManager(t *testing.T, r *faultredis.Redis, opts session.Options) *sessio
 	return session.NewManager(r.Client(t), admin(), opts)
 }
 
-// call runs one handler the way the API's error handler would, mapping the
-// package's errors to their statuses.
-func call(h session.HandlerFunc, req *http.Request) *httptest.ResponseRecorder {
+const goodPassword = "correct horse battery staple"
+
+// tryLogin logs in over a request carrying cookies and returns what the
+// response got (the cookie).
+func tryLogin(m *session.Manager, username, password string, configure ...func(*http.Request)) (*httptest.ResponseRecorder, session.Session, error) {
+	req := httptest.NewRequest(http.MethodPost, "/api/auth/login", nil)
+	for _, f := range configure {
+		f(req)
+	}
 	rec := httptest.NewRecorder()
-	if err := h(rec, req); err != nil {
-		switch {
-		case errors.Is(err, session.ErrMalformed):
-			rec.WriteHeader(http.StatusBadRequest)
-		case errors.Is(err, session.ErrBadCredentials):
-			rec.WriteHeader(http.StatusUnauthorized)
-		default:
-			rec.WriteHeader(http.StatusServiceUnavailable)
+	s, err := m.Login(req.Context(), rec, req, username, password)
+	return rec, s, err
+}
+
+func withCookies(cs ...*http.Cookie) func(*http.Request) {
+	return func(r *http.Request) {
+		for _, c := range cs {
+			r.AddCookie(c)
 		}
 	}
-	return rec
 }
-
-func loginRequest(body string, cookies ...*http.Cookie) *http.Request {
-	req := httptest.NewRequest(http.MethodPost, "/api/auth/login", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	return req
-}
-
-const goodLogin = `{"username":"admin","password":"correct horse battery staple"}`
 
 func login(t *testing.T, m *session.Manager, cookies ...*http.Cookie) (*http.Cookie, string) {
 	t.Helper()
-	rec := call(m.HandleLogin, loginRequest(goodLogin, cookies...))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("login: %d %s", rec.Code, rec.Body)
-	}
-	var body struct {
-		CSRFToken string `json:"csrf_token"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-		t.Fatal(err)
+	rec, s, err := tryLogin(m, "admin", goodPassword, withCookies(cookies...))
+	if err != nil {
+		t.Fatalf("login: %v", err)
 	}
 	cs := rec.Result().Cookies()
 	if len(cs) != 1 {
 		t.Fatalf("login set %d cookies, want 1", len(cs))
 	}
-	return cs[0], body.CSRFToken
+	return cs[0], s.CSRFToken
 }
 
 type sessionBody struct {
-	Authenticated bool   `json:"authenticated"`
-	Username      string `json:"username"`
-	CSRFToken     string `json:"csrf_token"`
+	Authenticated bool
+	Username      string
+	CSRFToken     string
 }
 
+// whoami is the session the cookie c stands for.
 func whoami(t *testing.T, m *session.Manager, c *http.Cookie) sessionBody {
 	t.Helper()
+	s, err := get(m, c)
+	if errors.Is(err, session.ErrNoSession) {
+		return sessionBody{}
+	}
+	if err != nil {
+		t.Fatalf("get session: %v", err)
+	}
+	return sessionBody{Authenticated: true, Username: s.Username, CSRFToken: s.CSRFToken}
+}
+
+func get(m *session.Manager, c *http.Cookie) (session.Session, error) {
 	req := httptest.NewRequest(http.MethodGet, "/api/auth/session", nil)
 	if c != nil {
 		req.AddCookie(c)
 	}
-	rec := call(m.HandleSession, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("GET session: %d %s", rec.Code, rec.Body)
-	}
-	var b sessionBody
-	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return m.Get(req)
 }
 
 func TestLoginSessionLogout(t *testing.T) {
@@ -135,9 +126,9 @@ func TestLoginSessionLogout(t *testing.T) {
 
 	req := httptest.NewRequest(http.MethodPost, "/api/auth/logout", nil)
 	req.AddCookie(c)
-	rec := call(m.HandleLogout, req)
-	if rec.Code != http.StatusNoContent {
-		t.Fatalf("logout: %d", rec.Code)
+	rec := httptest.NewRecorder()
+	if err := m.Logout(rec, req); err != nil {
+		t.Fatalf("logout: %v", err)
 	}
 	if cs := rec.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
 		t.Errorf("logout cookies = %v, want one clearing the session", cs)
@@ -158,9 +149,10 @@ func TestCookieAttributes(t *testing.T) {
 		t.Errorf("cookie over http (-want +got):\n%s", diff)
 	}
 
-	req := loginRequest(goodLogin)
-	req.TLS = &tls.ConnectionState{}
-	rec := call(m.HandleLogin, req)
+	rec, _, err := tryLogin(m, "admin", goodPassword, func(r *http.Request) { r.TLS = &tls.ConnectionState{} })
+	if err != nil {
+		t.Fatal(err)
+	}
 	cs := rec.Result().Cookies()
 	if len(cs) != 1 || cs[0].Name != "__Host-dex_session" || !cs[0].Secure || !cs[0].HttpOnly {
 		t.Errorf("cookie over https = %+v, want a Secure HttpOnly __Host- cookie", cs)
@@ -170,19 +162,10 @@ func TestCookieAttributes(t *testing.T) {
 func TestWrongCredentials(t *testing.T) {
 	r := faultredis.New(t)
 	m := newManager(t, r, session.Options{})
-	for _, body := range []string{
-		`{"username":"admin","password":"wrong"}`,
-		`{"username":"root","password":"correct horse battery staple"}`,
-		`{"username":"","password":""}`,
-	} {
-		rec := call(m.HandleLogin, loginRequest(body))
-		if rec.Code != http.StatusUnauthorized || len(rec.Result().Cookies()) != 0 {
-			t.Errorf("login %s: %d with cookies %v, want 401 and none", body, rec.Code, rec.Result().Cookies())
-		}
-	}
-	for _, body := range []string{`{`, `{"username":"admin","password":"x","admin":true}`, `[]`, `{"username":1}`} {
-		if rec := call(m.HandleLogin, loginRequest(body)); rec.Code != http.StatusBadRequest {
-			t.Errorf("login %s: %d, want 400", body, rec.Code)
+	for _, up := range [][2]string{{"admin", "wrong"}, {"root", goodPassword}, {"", ""}} {
+		rec, _, err := tryLogin(m, up[0], up[1])
+		if !errors.Is(err, session.ErrBadCredentials) || len(rec.Result().Cookies()) != 0 {
+			t.Errorf("login %q: %v with cookies %v, want ErrBadCredentials (401) and none", up, err, rec.Result().Cookies())
 		}
 	}
 }
@@ -295,21 +278,17 @@ func TestRedisDown(t *testing.T) {
 	c, _ := login(t, m)
 	r.Stop()
 
-	req := httptest.NewRequest(http.MethodGet, "/api/auth/session", nil)
-	req.AddCookie(c)
-	if rec := call(m.HandleSession, req); rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("GET session with Redis down: %d, want 503 (not a silent logout)", rec.Code)
+	if _, err := get(m, c); !errors.Is(err, session.ErrUnavailable) {
+		t.Errorf("get session with Redis down: %v, want ErrUnavailable (503, not a silent logout)", err)
 	}
-	if rec := call(m.HandleLogin, loginRequest(goodLogin)); rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("login with Redis down: %d, want 503", rec.Code)
+	if _, _, err := tryLogin(m, "admin", goodPassword); !errors.Is(err, session.ErrUnavailable) {
+		t.Errorf("login with Redis down: %v, want ErrUnavailable (503)", err)
 	}
 
 	r.Start()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		req := httptest.NewRequest(http.MethodGet, "/api/auth/session", nil)
-		req.AddCookie(c)
-		if rec := call(m.HandleSession, req); rec.Code == http.StatusOK {
+		if _, err := get(m, c); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -375,13 +354,10 @@ func TestLoginAnswerHidesThePasswordWhileRedisIsDown(t *testing.T) {
 	r := faultredis.New(t)
 	m := newManager(t, r, session.Options{})
 	r.Stop()
-	right := call(m.HandleLogin, loginRequest(goodLogin)).Code
-	wrong := call(m.HandleLogin, loginRequest(`{"username":"admin","password":"wrong"}`)).Code
-	if right != wrong {
-		t.Errorf("with Redis down: right password %d, wrong password %d; want the same answer", right, wrong)
-	}
-	if wrong != http.StatusServiceUnavailable {
-		t.Errorf("wrong password with Redis down: %d, want 503", wrong)
+	_, _, right := tryLogin(m, "admin", goodPassword)
+	_, _, wrong := tryLogin(m, "admin", "wrong")
+	if !errors.Is(right, session.ErrUnavailable) || !errors.Is(wrong, session.ErrUnavailable) {
+		t.Errorf("with Redis down: right password %v, wrong password %v; want ErrUnavailable (503) for both", right, wrong)
 	}
 	r.Start()
 }
