@@ -2,13 +2,11 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/logging"
@@ -73,13 +71,19 @@ func runImport(ctx context.Context, cfg config.Config, args []string, stdout io.
 	defer pool.Close()
 	st := store.New(pool)
 	log := logging.New(io.Discard, "api", cfg.LogLevel)
-	ropts, err := redis.ParseURL(cfg.RedisURL.Reveal())
+	rdb, err := newRedis("REDIS_URL", cfg.RedisURL)
 	if err != nil {
-		return errors.New("REDIS_URL: cannot be parsed")
+		return err
 	}
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
-	c, err := cache.New(rdb, cache.Options{Log: log, Registerer: prometheus.NewRegistry()})
+	cacheRDB := rdb
+	if !cfg.RedisCacheURL.IsZero() {
+		if cacheRDB, err = newRedis("REDIS_CACHE_URL", cfg.RedisCacheURL); err != nil {
+			return err
+		}
+		defer cacheRDB.Close()
+	}
+	c, err := cache.New(cacheRDB, cache.Options{Log: log, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/secret"
 	"github.com/docker-examples/stack/platform/serve"
 	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/api/internal/auth"
@@ -75,21 +77,33 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	m.RegisterPool(pool)
 	st := store.New(pool)
 
-	rdb, err := newRedis(cfg)
+	rdb, err := newRedis("REDIS_URL", cfg.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close() // closed before the pool: reverse order of opening
+	// The cache has a Redis of its own when REDIS_CACHE_URL is set: what
+	// anonymous clients make it store is evicted there, never sessions,
+	// limits, idempotency records or events.
+	cacheRDB := rdb
+	if !cfg.RedisCacheURL.IsZero() {
+		if cacheRDB, err = newRedis("REDIS_CACHE_URL", cfg.RedisCacheURL); err != nil {
+			return err
+		}
+		defer cacheRDB.Close()
+	}
 	if tel.On() {
 		// Client spans for Redis, without the commands' arguments (keys
 		// name sessions and values hold them) and without the caller's
 		// file and line (a stack walk per command).
-		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tel.ChildTracerProvider()),
-			redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
-			return fmt.Errorf("redis tracing: %w", err)
+		for _, c := range uniqueClients(rdb, cacheRDB) {
+			if err := redisotel.InstrumentTracing(c, redisotel.WithTracerProvider(tel.ChildTracerProvider()),
+				redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
+				return fmt.Errorf("redis tracing: %w", err)
+			}
 		}
 	}
-	itemCache, err := cache.New(rdb, cache.Options{Log: log, Registerer: m.Registerer()})
+	itemCache, err := cache.New(cacheRDB, cache.Options{Log: log, Registerer: m.Registerer()})
 	if err != nil {
 		return err
 	}
@@ -144,10 +158,18 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	stopBackground := runInBackground(ctx, loops...)
 	defer stopBackground()
 
-	checker := health.NewChecker(time.Second,
-		health.Dependency{Name: "postgres", Required: true, Ping: st.Ping},
-		health.Dependency{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	).Cache(time.Second) // /ready and /api/status are public: one round of pings a second at most
+	deps := []health.Dependency{
+		{Name: "postgres", Required: true, Ping: st.Ping},
+		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+	}
+	if cacheRDB != rdb {
+		deps = append(deps, health.Dependency{Name: "redis_cache", Ping: func(ctx context.Context) error { return cacheRDB.Ping(ctx).Err() }})
+	}
+	cursors, err := cursorSigner(cfg, st)
+	if err != nil {
+		return err
+	}
+	checker := health.NewChecker(time.Second, deps...).Cache(time.Second) // /ready and /api/status are public: one round of pings a second at most
 	h := httpapi.New(httpapi.Deps{
 		Log:              log,
 		Items:            cachedItems,
@@ -161,6 +183,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 		Sessions:         sessions,
 		EventStream:      events.LimitPerClient(broker, proxies.ClientIP, cfg.EventStreamsPerClient),
 		Events:           itemEvents,
+		Cursors:          cursors,
 		Replicas:         replicaLister{registry},
 		InstanceID:       cfg.InstanceID,
 		StartedAt:        startedAt,
@@ -202,16 +225,28 @@ func migrateUp(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return r.Up(ctx)
 }
 
-// newRedis is the Redis client. Redis is an optimisation and a meeting
-// point of replicas, never a reason not to start: the client connects
-// lazily, and every user of it degrades on its own while Redis is away.
-func newRedis(cfg config.Config) (*redis.Client, error) {
-	ropts, err := redis.ParseURL(cfg.RedisURL.Reveal())
+// newRedis is a Redis client on url, which the variable name holds. Redis
+// is an optimisation and a meeting point of replicas, never a reason not
+// to start: the client connects lazily, and every user of it degrades on
+// its own while Redis is away.
+func newRedis(name string, url secret.Value) (*redis.Client, error) {
+	ropts, err := redis.ParseURL(url.Reveal())
 	if err != nil {
-		return nil, errors.New("REDIS_URL: cannot be parsed")
+		return nil, errors.New(name + ": cannot be parsed") // the URL may hold a password
 	}
 	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, time.Second, time.Second
 	return redis.NewClient(ropts), nil
+}
+
+// uniqueClients is the clients given, each once.
+func uniqueClients(cs ...*redis.Client) []*redis.Client {
+	var out []*redis.Client
+	for _, c := range cs {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // newAuth is who may write: keys in the database first (they answer "not

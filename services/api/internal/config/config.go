@@ -17,6 +17,7 @@ import (
 	"github.com/docker-examples/stack/platform/env"
 	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/platform/secret"
+	"github.com/docker-examples/stack/services/api/internal/inventory"
 	"github.com/docker-examples/stack/services/api/internal/ratelimit"
 )
 
@@ -34,6 +35,17 @@ type Config struct {
 	// redis://redis:6379/0. It carries the api's Redis user and password
 	// (redis://api:password@redis:6379/0), so it is a secret too.
 	RedisURL secret.Value
+	// RedisCacheURL (REDIS_CACHE_URL or REDIS_CACHE_URL_FILE, same form)
+	// is the Redis of the item and page cache alone, so junk cache entries
+	// can be evicted there without touching sessions, rate-limit counters,
+	// idempotency records or the event stream, which stay on RedisURL (an
+	// instance that never evicts). Zero: the cache shares RedisURL.
+	RedisCacheURL secret.Value
+
+	// CursorKey (CURSOR_KEY or CURSOR_KEY_FILE, at least 32 bytes) signs
+	// list cursors. Zero: a key made once and kept in PostgreSQL (table
+	// api_secrets), the same for every replica.
+	CursorKey secret.Value
 
 	// MetricsToken (METRICS_TOKEN or METRICS_TOKEN_FILE), when set, is the
 	// bearer token /metrics asks for.
@@ -97,10 +109,12 @@ func (c Config) Addr() string { return fmt.Sprintf(":%d", c.Port) }
 func Load(getenv func(string) string) (Config, error) {
 	l := env.New(getenv)
 	c := Config{
-		Port:        l.Port("PORT", 8000),
-		LogLevel:    l.LogLevel("LOG_LEVEL"),
-		DatabaseURL: databaseURL(l),
-		RedisURL:    redisURL(l),
+		Port:          l.Port("PORT", 8000),
+		LogLevel:      l.LogLevel("LOG_LEVEL"),
+		DatabaseURL:   databaseURL(l),
+		RedisURL:      redisURL(l, "REDIS_URL", "redis://redis:6379/0"),
+		RedisCacheURL: redisURL(l, "REDIS_CACHE_URL", ""),
+		CursorKey:     cursorKey(l),
 
 		APIKeysFile:   l.Get("API_KEYS_FILE"),
 		AdminUsername: l.String("ADMIN_USERNAME", "admin"),
@@ -154,16 +168,29 @@ func debugAddr(l *env.Loader) string {
 	return v
 }
 
-// redisURL is REDIS_URL, default redis://redis:6379/0.
-func redisURL(l *env.Loader) secret.Value {
-	v := "redis://redis:6379/0"
-	if sv := l.Secret("REDIS_URL"); !sv.IsZero() {
+// redisURL is the Redis URL in name (or name_FILE), def when unset; an
+// empty def leaves it zero.
+func redisURL(l *env.Loader, name, def string) secret.Value {
+	v := def
+	if sv := l.Secret(name); !sv.IsZero() {
 		v = sv.Reveal()
 	}
+	if v == "" {
+		return secret.Value{}
+	}
 	if u, err := url.Parse(v); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		l.Fail("REDIS_URL", "want redis://[user:password@]host:port/db or rediss://…") // may hold a password: not shown
+		l.Fail(name, "want redis://[user:password@]host:port/db or rediss://…") // may hold a password: not shown
 	}
 	return secret.New(v)
+}
+
+// cursorKey is CURSOR_KEY (or CURSOR_KEY_FILE): empty, or 32 bytes or more.
+func cursorKey(l *env.Loader) secret.Value {
+	k := l.Secret("CURSOR_KEY")
+	if !k.IsZero() && len(k.Reveal()) < inventory.MinCursorKeyLen {
+		l.Fail("CURSOR_KEY", "needs at least %d bytes (e.g. openssl rand -hex 32)", inventory.MinCursorKeyLen)
+	}
+	return k
 }
 
 // instanceID is INSTANCE_ID, default the host name.

@@ -25,6 +25,11 @@ func TestDefaults(t *testing.T) {
 	if got, want := c.RedisURL.Reveal(), "redis://redis:6379/0"; got != want {
 		t.Errorf("RedisURL = %q, want %q", got, want)
 	}
+	// The cache shares REDIS_URL's Redis; cursors are signed with the
+	// key kept in PostgreSQL.
+	if !c.RedisCacheURL.IsZero() || !c.CursorKey.IsZero() {
+		t.Errorf("RedisCacheURL, CursorKey = %q, %q, want both unset", c.RedisCacheURL.Reveal(), c.CursorKey.Reveal())
+	}
 	if c.Port != 8000 || c.ShutdownDrain != 5*time.Second || c.AdminUsername != "admin" || c.AutoMigrate {
 		t.Errorf("defaults = %+v", c)
 	}
@@ -99,6 +104,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "postgres://h/db", "DB_HOST": "h"}, "DATABASE_URL"},
 		{map[string]string{"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL"},
 		{map[string]string{"REDIS_URL": "http://redis"}, "REDIS_URL"},
+		{map[string]string{"REDIS_CACHE_URL": "redis-cache:6379"}, "REDIS_CACHE_URL"},
+		{map[string]string{"CURSOR_KEY": "short"}, "CURSOR_KEY"},
+		{map[string]string{"CURSOR_KEY": "0123456789abcdef0123456789abcdef", "CURSOR_KEY_FILE": "/x"}, "CURSOR_KEY"},
 		{map[string]string{"CORS_ORIGINS": "*"}, "CORS_ORIGINS"},
 		{map[string]string{"CORS_ORIGINS": "https://a.example/path"}, "CORS_ORIGINS"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},

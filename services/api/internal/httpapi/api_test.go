@@ -337,7 +337,8 @@ func TestClientMistakesAre4xxProblems(t *testing.T) {
 		{"unknown id", req{method: "GET", path: "/api/inventory/" + uuid.NewString()}, 404, "not-found", ""},
 		{"limit too big", req{method: "GET", path: "/api/inventory?limit=101"}, 422, "validation", "limit"},
 		{"limit not a number", req{method: "GET", path: "/api/inventory?limit=ten"}, 422, "validation", "limit"},
-		{"bad cursor", req{method: "GET", path: "/api/inventory?cursor=forged"}, 422, "validation", "cursor"},
+		{"made-up cursor", req{method: "GET", path: "/api/inventory?cursor=forged"}, 400, "bad-cursor", "cursor"},
+		{"unsigned cursor", req{method: "GET", path: "/api/inventory?cursor=AQGToOR8Pn0qmksfLj1MW2o"}, 400, "bad-cursor", "cursor"},
 		{"bad image filter", req{method: "GET", path: "/api/inventory?image=UPPER"}, 422, "validation", "image"},
 		{"patch unknown field", req{method: "PATCH", path: path, body: `{"owner":"me"}`}, 422, "validation", "owner"},
 		{"patch removes the name", req{method: "PATCH", path: path, body: `{"name":null}`}, 422, "validation", "name"},
@@ -433,6 +434,46 @@ func TestPaginationAndFilters(t *testing.T) {
 	if body := strings.TrimSpace(w.Body.String()); body != `{"items":[]}` {
 		t.Errorf("empty list = %s, want {\"items\":[]}", body)
 	}
+}
+
+// withCursorKey makes an env sign cursors with key, as replicas sharing it do.
+func withCursorKey(key string) func(*httpapi.Deps) {
+	return func(d *httpapi.Deps) {
+		c, err := inventory.NewCursors([]byte(key))
+		d.Cursors = func(context.Context) (*inventory.Cursors, error) { return c, err }
+	}
+}
+
+// A cursor is good on every replica that shares the key and on no other,
+// and only for the list it came from; an outage of the key's store is 503.
+func TestCursorsAreSignedForTheirList(t *testing.T) {
+	const key = "replicas-share-this-key-0123456789"
+	a, b := newEnv(t, withCursorKey(key)), newEnv(t, withCursorKey(key))
+	other := newEnv(t, withCursorKey("another-deployment-key-0123456789"))
+	for _, e := range []*env{a, b, other} {
+		for i := range 3 {
+			e.create(t, map[string]any{"name": fmt.Sprintf("svc-%d", i), "image": "redis:7", "labels": []string{"db"}})
+		}
+	}
+	w := a.do(t, req{method: "GET", path: "/api/inventory?limit=2&label=db"})
+	wantStatus(t, w, http.StatusOK)
+	cursor := decode[struct {
+		NextCursor string `json:"next_cursor"`
+	}](t, w).NextCursor
+	if cursor == "" {
+		t.Fatal("no next_cursor")
+	}
+	// Item ids differ between the envs' stores: B answers what is older
+	// than A's item, here its own three items or fewer.
+	wantStatus(t, b.do(t, req{method: "GET", path: "/api/inventory?limit=2&label=db&cursor=" + cursor}), http.StatusOK)
+	wantProblem(t, other.do(t, req{method: "GET", path: "/api/inventory?limit=2&label=db&cursor=" + cursor}), http.StatusBadRequest, "bad-cursor")
+	wantProblem(t, a.do(t, req{method: "GET", path: "/api/inventory?limit=2&label=web&cursor=" + cursor}), http.StatusBadRequest, "bad-cursor")
+	wantProblem(t, a.do(t, req{method: "GET", path: "/api/inventory?limit=2&cursor=" + cursor}), http.StatusBadRequest, "bad-cursor")
+
+	down := newEnv(t, func(d *httpapi.Deps) {
+		d.Cursors = func(context.Context) (*inventory.Cursors, error) { return nil, store.ErrUnavailable }
+	})
+	wantProblem(t, down.do(t, req{method: "GET", path: "/api/inventory"}), http.StatusServiceUnavailable, "unavailable")
 }
 
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {

@@ -50,7 +50,7 @@ func (m *memStore) ListItems(_ context.Context, q inventory.ListQuery) (inventor
 	p := inventory.Page{Items: all}
 	if len(all) > q.Limit {
 		p.Items = all[:q.Limit]
-		p.NextCursor = inventory.EncodeCursor(p.Items[q.Limit-1].ID)
+		p.NextCursor = q.NextCursor(p.Items[q.Limit-1].ID)
 	}
 	return p, nil
 }

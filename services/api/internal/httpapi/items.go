@@ -42,7 +42,13 @@ func writeJSON(c echo.Context, code int, b []byte) error {
 var newline = []byte("\n")
 
 func (s *server) listItems(c echo.Context) error {
-	q, err := inventory.ParseListQuery(c.QueryParams())
+	cursors, err := s.Cursors(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	// Nothing below, the cache's page keys included, sees a cursor that
+	// is not one this API signed for these filters.
+	q, err := inventory.ParseListQuery(c.QueryParams(), cursors)
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		{req{method: "GET", path: "/api/inventory?limit=1"}, true},
 		{req{method: "GET", path: "/api/inventory?limit=1000"}, false},
 		{req{method: "GET", path: "/api/inventory?q=post&label=db&image=postgres"}, true},
+		{req{method: "GET", path: "/api/inventory?cursor=AQGToOR8Pn0qmksfLj1MW2o"}, true}, // 400
 		{req{method: "GET", path: path}, true},
 		{req{method: "GET", path: path, header: map[string]string{"If-None-Match": `"v1"`}}, true},
 		{req{method: "GET", path: "/api/inventory/" + uuid.NewString()}, true},

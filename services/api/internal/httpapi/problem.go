@@ -65,6 +65,7 @@ var titles = map[string]string{
 	"unavailable":            problem.Unavailable.Title,
 	"invalid-compose":        "The compose file is not valid",
 	"idempotency-mismatch":   "Idempotency key reused with a different request",
+	"bad-cursor":             "The cursor is not one this API returned",
 }
 
 // errPreconditionFailed is returned when If-Match does not match.
@@ -85,6 +86,11 @@ func toProblem(err error) *problemError {
 	case errors.As(err, &verr):
 		p := newProblem(http.StatusUnprocessableEntity, "validation", "the request is not valid: see errors")
 		p.fields = verr.Errors
+		return p
+	case errors.Is(err, inventory.ErrBadCursor):
+		p := newProblem(http.StatusBadRequest, "bad-cursor",
+			"cursor is not a next_cursor this API returned for this list (same filters): start again without it")
+		p.fields = []inventory.FieldError{{Field: "cursor", Message: "is not a cursor this API returned for this list"}}
 		return p
 	case errors.Is(err, errTooLarge), errors.As(err, &maxBE):
 		return newProblem(http.StatusRequestEntityTooLarge, "payload-too-large",

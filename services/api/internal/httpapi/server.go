@@ -10,6 +10,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -102,6 +103,11 @@ type Deps struct {
 	Importer Importer
 	// Refresher serves POST /api/inventory/{id}/refresh. Nil answers 503.
 	Refresher Refresher
+	// Cursors signs and checks list cursors with the key every replica
+	// shares; it may load that key on first use (an error is answered as
+	// it maps: store.ErrUnavailable is 503). Nil signs with a key of this
+	// process only: fine for one replica, a test, never for a cluster.
+	Cursors func(context.Context) (*inventory.Cursors, error)
 	// Events is told about writes. Nil publishes nothing.
 	Events Publisher
 	// Replicas feeds /api/status. Nil lists none.
@@ -154,6 +160,12 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.EventStream == nil {
 		d.EventStream = noEvents{}
+	}
+	if d.Cursors == nil {
+		key := make([]byte, inventory.MinCursorKeyLen)
+		_, _ = rand.Read(key)
+		c, _ := inventory.NewCursors(key)
+		d.Cursors = func(context.Context) (*inventory.Cursors, error) { return c, nil }
 	}
 	s := &server{Deps: d, log: d.Log, proxies: d.Proxies}
 	if s.proxies == nil {

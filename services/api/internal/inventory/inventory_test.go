@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"encoding/base64"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -109,35 +111,116 @@ func TestNormalizeRejects(t *testing.T) {
 	}
 }
 
-func TestCursorRoundTrip(t *testing.T) {
-	id := uuid.Must(uuid.NewV7())
-	got, err := DecodeCursor(EncodeCursor(id))
-	if err != nil || got != id {
-		t.Fatalf("DecodeCursor(EncodeCursor(%v)) = %v, %v", id, got, err)
+func testCursors(t testing.TB, key string) *Cursors {
+	t.Helper()
+	c, err := NewCursors([]byte(key))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, bad := range []string{"", "x", EncodeCursor(id) + "A", "AAAAAAAAAAAAAAAAAAAAAAA", strings.Repeat("%", 23)} {
-		if _, err := DecodeCursor(bad); err == nil {
-			t.Errorf("DecodeCursor(%q) = nil error, want an error", bad)
-		}
+	return c
+}
+
+const testKey = "0123456789abcdef0123456789abcdef"
+
+func TestCursorRoundTrip(t *testing.T) {
+	c := testCursors(t, testKey)
+	id := uuid.Must(uuid.NewV7())
+	q := ListQuery{Label: "db"}
+	s := c.Encode(q, id)
+	got, err := c.Decode(q, s)
+	if err != nil || got != id {
+		t.Fatalf("Decode(Encode(%v)) = %v, %v", id, got, err)
+	}
+	// The page size is not part of a cursor's list.
+	if got, err := c.Decode(ListQuery{Label: "db", Limit: 7}, s); err != nil || got != id {
+		t.Errorf("Decode with another limit = %v, %v, want %v", got, err, id)
+	}
+}
+
+// A cursor the API did not issue for this list is refused: a made-up
+// position, a tampered one, one signed with another key, one from a list
+// with other filters, the unsigned version-1 cursors of before.
+func TestCursorsRefuseWhatTheyDidNotIssue(t *testing.T) {
+	c := testCursors(t, testKey)
+	id := uuid.Must(uuid.NewV7())
+	q := ListQuery{Q: "pg"}
+	good := c.Encode(q, id)
+	raw, _ := base64.RawURLEncoding.DecodeString(good)
+	flip := func(i int) string {
+		b := append([]byte(nil), raw...)
+		b[i] ^= 1
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	archived := true
+	unsignedV1 := base64.RawURLEncoding.EncodeToString(append([]byte{1}, id[:]...))
+	for name, tt := range map[string]struct {
+		q ListQuery
+		s string
+	}{
+		"empty":               {q, ""},
+		"not base64":          {q, strings.Repeat("%", cursorLen)},
+		"padding character":   {q, good[:len(good)-1] + "="},
+		"one character more":  {q, good + "A"},
+		"id changed":          {q, flip(5)},
+		"tag changed":         {q, flip(rawCursorLen - 1)},
+		"version changed":     {q, flip(0)},
+		"unsigned v1":         {q, unsignedV1},
+		"another key":         {q, testCursors(t, strings.Repeat("k", 32)).Encode(q, id)},
+		"another q":           {ListQuery{Q: "pgx"}, good},
+		"q moved to label":    {ListQuery{Label: "pg"}, good},
+		"another flag":        {ListQuery{Q: "pg", Archived: &archived}, good},
+		"all zero, right len": {q, strings.Repeat("A", cursorLen)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got, err := c.Decode(tt.q, tt.s); !errors.Is(err, ErrBadCursor) {
+				t.Errorf("Decode(%q) = %v, %v, want ErrBadCursor", tt.s, got, err)
+			}
+		})
+	}
+}
+
+func TestCursorKeyLength(t *testing.T) {
+	if _, err := NewCursors(make([]byte, MinCursorKeyLen-1)); err == nil {
+		t.Errorf("NewCursors accepted a %d-byte key", MinCursorKeyLen-1)
 	}
 }
 
 func TestParseListQuery(t *testing.T) {
-	q, err := ParseListQuery(url.Values{"limit": {"5"}, "q": {" pg "}, "label": {"db"}, "image": {"postgres:17"}})
+	c := testCursors(t, testKey)
+	q, err := ParseListQuery(url.Values{"limit": {"5"}, "q": {" pg "}, "label": {"db"}, "image": {"postgres:17"}}, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ListQuery{Limit: 5, Q: "pg", Label: "db", ImageRepository: "docker.io/library/postgres"}
-	if d := cmp.Diff(want, q); d != "" {
+	want := ListQuery{Limit: 5, Q: "pg", Label: "db", ImageRepository: "docker.io/library/postgres", Cursors: c}
+	if d := cmp.Diff(want, q, cmp.Comparer(func(a, b *Cursors) bool { return a == b })); d != "" {
 		t.Errorf("ParseListQuery (-want +got):\n%s", d)
+	}
+	// Following a cursor: the next query carries its position.
+	last := uuid.Must(uuid.NewV7())
+	next, err := ParseListQuery(url.Values{"limit": {"5"}, "q": {"pg"}, "label": {"db"}, "image": {"postgres"},
+		"cursor": {q.NextCursor(last)}}, c)
+	if err != nil || next.After == nil || *next.After != last {
+		t.Errorf("ParseListQuery(next cursor) = %+v, %v, want After %v", next, err, last)
 	}
 	for _, bad := range []url.Values{
 		{"limit": {"0"}}, {"limit": {"101"}}, {"limit": {"ten"}},
-		{"cursor": {"nope"}}, {"image": {"UPPER"}}, {"q": {strings.Repeat("x", 101)}},
+		{"image": {"UPPER"}}, {"q": {strings.Repeat("x", 101)}},
 	} {
-		if _, err := ParseListQuery(bad); err == nil {
-			t.Errorf("ParseListQuery(%v) = nil error, want a validation error", bad)
+		var verr *ValidationError
+		if _, err := ParseListQuery(bad, c); !errors.As(err, &verr) {
+			t.Errorf("ParseListQuery(%v) = %v, want a validation error", bad, err)
 		}
+	}
+	for _, bad := range []url.Values{
+		{"cursor": {"nope"}},
+		{"cursor": {q.NextCursor(last)}}, // q's cursor without q's filters
+	} {
+		if _, err := ParseListQuery(bad, c); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("ParseListQuery(%v) = %v, want ErrBadCursor", bad, err)
+		}
+	}
+	if _, err := ParseListQuery(url.Values{"cursor": {c.Encode(ListQuery{}, last)}}, nil); !errors.Is(err, ErrBadCursor) {
+		t.Errorf("ParseListQuery without Cursors accepted a cursor: %v", err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/url"
 	"strconv"
@@ -34,6 +33,20 @@ type ListQuery struct {
 	UpdateAvailable bool
 	Archived        *bool
 	LinksBroken     bool
+
+	// Cursors signs the cursor of the next page (NextCursor). Queries
+	// from ParseListQuery carry the Cursors that checked their cursor;
+	// without one there is no next cursor.
+	Cursors *Cursors
+}
+
+// NextCursor is the cursor of the page after the item with id last, or ""
+// when q has no Cursors.
+func (q ListQuery) NextCursor(last uuid.UUID) string {
+	if q.Cursors == nil {
+		return ""
+	}
+	return q.Cursors.Encode(q, last)
 }
 
 // Page is one page of a list. NextCursor is empty on the last page.
@@ -42,25 +55,20 @@ type Page struct {
 	NextCursor string
 }
 
-// ParseListQuery reads limit, cursor, q, label and image from a query
-// string. Other parameters are ignored. The error is a *ValidationError.
-func ParseListQuery(v url.Values) (ListQuery, error) {
+// ParseListQuery reads limit, cursor, q, label, image and the enrichment
+// filters from a query string; other parameters are ignored. The cursor
+// must be one c signed for the same filters (c nil accepts none). The
+// error is a *ValidationError, or ErrBadCursor when only the cursor is
+// wrong.
+func ParseListQuery(v url.Values, c *Cursors) (ListQuery, error) {
 	var verr ValidationError
-	q := ListQuery{Limit: DefaultLimit}
+	q := ListQuery{Limit: DefaultLimit, Cursors: c}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxLimit {
 			verr.add("limit", "must be an integer from 1 to %d", MaxLimit)
 		} else {
 			q.Limit = n
-		}
-	}
-	if s := v.Get("cursor"); s != "" {
-		id, err := DecodeCursor(s)
-		if err != nil {
-			verr.add("cursor", "is not a cursor this API returned")
-		} else {
-			q.After = &id
 		}
 	}
 	q.Q = strings.TrimSpace(v.Get("q"))
@@ -101,32 +109,18 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 	if err := verr.err(); err != nil {
 		return ListQuery{}, err
 	}
+	// Checked last: the cursor's signature covers the filters.
+	if s := v.Get("cursor"); s != "" {
+		if c == nil {
+			return ListQuery{}, ErrBadCursor
+		}
+		id, err := c.Decode(q, s)
+		if err != nil {
+			return ListQuery{}, err
+		}
+		q.After = &id
+	}
 	return q, nil
-}
-
-const cursorVersion = 1
-
-var errBadCursor = errors.New("malformed cursor")
-
-// EncodeCursor returns the opaque cursor that continues a list after the
-// item with id last.
-func EncodeCursor(last uuid.UUID) string {
-	b := make([]byte, 0, 17)
-	b = append(b, cursorVersion)
-	b = append(b, last[:]...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// DecodeCursor is the inverse of EncodeCursor. Anything else is an error.
-func DecodeCursor(s string) (uuid.UUID, error) {
-	if len(s) != 23 { // base64 of 17 bytes, unpadded
-		return uuid.UUID{}, errBadCursor
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != 17 || b[0] != cursorVersion {
-		return uuid.UUID{}, errBadCursor
-	}
-	return uuid.UUID(b[1:]), nil
 }
 
 // ParseID parses an item id: a UUID in its canonical 36-character form,

@@ -30,7 +30,7 @@ const selectItems = "SELECT " + itemColumns + ", " + enrichmentColumns +
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // ListItems returns one page of items, newest first, and the cursor of the
-// next page when there is one.
+// next page when there is one (signed by q.Cursors; none without).
 func (s *Store) ListItems(ctx context.Context, q inventory.ListQuery) (inventory.Page, error) {
 	var (
 		where []string
@@ -68,7 +68,7 @@ func (s *Store) ListItems(ctx context.Context, q inventory.ListQuery) (inventory
 	page := inventory.Page{Items: items}
 	if len(items) > q.Limit {
 		page.Items = items[:q.Limit]
-		page.NextCursor = inventory.EncodeCursor(page.Items[q.Limit-1].ID)
+		page.NextCursor = q.NextCursor(page.Items[q.Limit-1].ID)
 	}
 	return page, nil
 }

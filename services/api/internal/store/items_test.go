@@ -108,7 +108,11 @@ func TestListPaginatesNewestFirstWithoutGapsOrRepeats(t *testing.T) {
 		want = append([]string{n}, want...)
 	}
 	var got []string
-	q := inventory.ListQuery{Limit: 3}
+	cursors, err := inventory.NewCursors([]byte("store-test-cursor-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := inventory.ListQuery{Limit: 3, Cursors: cursors}
 	for pages := 0; ; pages++ {
 		if pages > 3 {
 			t.Fatal("more pages than items")
@@ -123,7 +127,7 @@ func TestListPaginatesNewestFirstWithoutGapsOrRepeats(t *testing.T) {
 		if p.NextCursor == "" {
 			break
 		}
-		after, err := inventory.DecodeCursor(p.NextCursor)
+		after, err := cursors.Decode(q, p.NextCursor)
 		if err != nil {
 			t.Fatal(err)
 		}
