@@ -8,6 +8,7 @@
 package balancer
 
 import (
+	"context"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,9 @@ type Backend struct {
 
 	keyHash uint64 // for rendezvous hashing
 
+	// lost ends each time b is marked down or ejected (and is replaced).
+	lost atomic.Pointer[lostSignal]
+
 	// passive health state
 	failures  atomic.Int32
 	ejections atomic.Int32
@@ -47,6 +51,7 @@ type Backend struct {
 func NewBackend(addr netip.AddrPort, now time.Time) *Backend {
 	b := &Backend{Addr: addr, HostPort: addr.String(), ID: idFor(addr)}
 	b.keyHash = mix(hashString(b.HostPort))
+	b.lost.Store(newLostSignal())
 	b.upSince.Store(now.UnixNano())
 	return b
 }
@@ -81,15 +86,44 @@ func (b *Backend) EjectedUntil() time.Time {
 	return time.Unix(0, n)
 }
 
-// SetDown records the verdict of active health checks. Coming back up
-// starts slow start and forgets past ejections.
+// SetDown records the verdict of active health checks. Going down ends
+// Lost's context; coming back up starts slow start and forgets past
+// ejections.
 func (b *Backend) SetDown(down bool, now time.Time) {
-	if b.down.Swap(down) && !down {
+	was := b.down.Swap(down)
+	switch {
+	case was && !down:
 		b.upSince.Store(now.UnixNano())
 		b.ejections.Store(0)
 		b.failures.Store(0)
 		b.ejectEnd.Store(0)
+	case !was && down:
+		b.markLost()
 	}
+}
+
+// lostSignal is one generation of Lost's context.
+type lostSignal struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newLostSignal() *lostSignal {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &lostSignal{ctx, cancel}
+}
+
+// Lost returns a context that ends the next time b is marked down by its
+// health checks or ejected by passive health. Requests in flight to b
+// watch it to give up on a backend that stopped answering (a frozen
+// machine keeps its connections open and never answers) instead of
+// waiting for their timeout. Draining and leaving the pool do not end it:
+// requests on a draining backend finish.
+func (b *Backend) Lost() context.Context { return b.lost.Load().ctx }
+
+// markLost ends the current Lost context and starts the next one.
+func (b *Backend) markLost() {
+	b.lost.Swap(newLostSignal()).cancel()
 }
 
 // SetDraining marks b as draining (no new requests) or not.
@@ -149,6 +183,7 @@ func (e Ejector) Failure(b *Backend, now time.Time) time.Duration {
 	}
 	d = min(d, e.Max)
 	b.ejectEnd.Store(now.Add(d).UnixNano())
+	b.markLost()
 	return d
 }
 

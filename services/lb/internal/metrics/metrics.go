@@ -71,10 +71,13 @@ func (m *Metrics) Register(c prometheus.Collector) { m.Registry.MustRegister(c) 
 
 // Backend holds one backend's pre-resolved series.
 type Backend struct {
-	Codes       [6]prometheus.Counter // index: status/100 (0 unused, 1xx..5xx)
-	ConnErrors  prometheus.Counter
-	ReadErrors  prometheus.Counter
-	Status5xx   prometheus.Counter
+	Codes      [6]prometheus.Counter // index: status/100 (0 unused, 1xx..5xx)
+	ConnErrors prometheus.Counter
+	ReadErrors prometheus.Counter
+	Status5xx  prometheus.Counter
+	// Abandoned counts attempts given up because the backend was marked
+	// down or ejected before it answered (each retried elsewhere).
+	Abandoned   prometheus.Counter
 	Latency     prometheus.Observer
 	Retries     prometheus.Counter
 	Ejections   prometheus.Counter
@@ -92,6 +95,7 @@ func (m *Metrics) Backend(pool, addr string) *Backend {
 	b.ConnErrors = m.errors.WithLabelValues(pool, addr, "connect")
 	b.ReadErrors = m.errors.WithLabelValues(pool, addr, "response")
 	b.Status5xx = m.errors.WithLabelValues(pool, addr, "status_5xx")
+	b.Abandoned = m.errors.WithLabelValues(pool, addr, "abandoned")
 	b.Latency = m.latency.WithLabelValues(pool, addr)
 	b.Retries = m.retries.WithLabelValues(pool, addr)
 	b.Ejections = m.ejections.WithLabelValues(pool, addr)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,13 @@ type Options struct {
 //
 // each retry goes to a backend not tried yet, and only while the retry
 // budget allows.
+//
+// An attempt also gives up on its backend when the backend is marked down
+// by its health checks or ejected while the attempt waits for it (see
+// watch): a connect still in progress ends, and so does a request that
+// waits for its answer if it may be sent again; both go to another
+// backend at once instead of waiting for UpstreamTimeout. Event streams
+// from such a backend end politely, so that EventSource reconnects.
 type Forwarder struct {
 	pool    *balancer.Pool
 	opts    Options
@@ -129,6 +137,7 @@ const (
 	notSent                           // nothing reached the backend
 	failedSent                        // the request (maybe) reached it; no usable answer
 	retryable5xx                      // 502/503/504 discarded because a retry is allowed
+	abandoned                         // given up on a backend marked down; the retry is paid for
 )
 
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -193,11 +202,23 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		mayRetry := attempt < f.opts.Attempts && len(x.tried) < len(f.pool.Backends())
 		// A 502/503/504 is only thrown away when a retry will follow.
 		discard5xx := mayRetry && replayable && body == nil && f.budget.tokens.Load() >= 1000
-		res, p := f.try(x, r, b, d, target, kept, body, bodyLen, upgrade, discard5xx)
+		// Giving up on a backend marked down is only worth it when the
+		// request can go elsewhere: the watch asks this first, and pays
+		// for the retry from the budget when it gives up.
+		retryElsewhere := func() bool {
+			if !mayRetry || !f.otherAvailable(x.tried) {
+				return false
+			}
+			return f.budget.withdraw()
+		}
+		res, p := f.try(x, r, b, d, target, kept, body, bodyLen, upgrade, discard5xx, replayable && body == nil, retryElsewhere)
 		if res == done {
 			return
 		}
 		last = p
+		if res == abandoned {
+			continue
+		}
 		canRetry := mayRetry && (res == notSent && (body == nil || !body.(*countingReader).read) ||
 			replayable && body == nil)
 		if !canRetry {
@@ -225,19 +246,48 @@ func (f *Forwarder) pick(r *http.Request, x *exchange) *balancer.Backend {
 	return b
 }
 
+// otherAvailable reports whether a backend not in tried may take a request.
+func (f *Forwarder) otherAvailable(tried []*balancer.Backend) bool {
+	now := time.Now().UnixNano()
+	for _, b := range f.pool.Backends() {
+		if b.Available(now, f.pool.MaxInFlight) && !slices.Contains(tried, b) {
+			return true
+		}
+	}
+	return false
+}
+
 // try sends r to b once. It returns done once it wrote anything to the
 // client; otherwise it reports why it failed and the problem to answer if
 // no retry follows. discard5xx allows throwing away a 502/503/504 answer
-// for a retry.
+// for a retry. replay says the request may be sent again after it reached
+// the backend; retryElsewhere is asked (from another goroutine) whether to
+// give up on b when it is marked down before its answer arrived.
 func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *backendData,
-	target string, kept []byte, body io.Reader, bodyLen int64, upgrade, discard5xx bool) (attemptResult, Problem) {
+	target string, kept []byte, body io.Reader, bodyLen int64, upgrade, discard5xx, replay bool,
+	retryElsewhere func() bool) (attemptResult, Problem) {
 	b.Acquire()
 	defer func() {
 		b.Release()
 		f.waitq.signal()
 	}()
 	start := time.Now()
-	c, err := d.conns.get(r.Context())
+	dctx, cancelDial := context.WithCancelCause(r.Context())
+	defer cancelDial(nil)
+	w := &watch{armed: true, replay: replay, cancelDial: cancelDial, retryElsewhere: retryElsewhere}
+	stopWatch := context.AfterFunc(b.Lost(), w.fire)
+	defer func() {
+		stopWatch()
+		w.disarm()
+	}()
+	c, err := d.conns.get(dctx)
+	if !w.connected(c) {
+		if c != nil {
+			c.destroy()
+		}
+		d.m.Abandoned.Inc()
+		return abandoned, errUnreachable
+	}
 	if err != nil {
 		d.m.ConnErrors.Inc()
 		f.failure(b, d, start)
@@ -248,6 +298,11 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 	}
 	_ = c.SetDeadline(start.Add(f.opts.UpstreamTimeout))
 
+	if !w.sending() {
+		c.destroy()
+		d.m.Abandoned.Inc()
+		return abandoned, errUnreachable
+	}
 	writeRequestHead(c.bw, r, target, &x.fwd, x.requestID, bodyLen, upgrade)
 	var werr error
 	switch {
@@ -275,6 +330,16 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 	resp, err := http.ReadResponse(c.br, r)
 	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(c.br, r) // 100 Continue, 103 Early Hints: skip
+	}
+	stopWatch()
+	if w.disarm() {
+		if err != nil {
+			c.destroy()
+			d.m.Abandoned.Inc()
+			return abandoned, errBadGateway
+		}
+		// The answer came after all: keep it, and the retry's token.
+		f.budget.refund()
 	}
 	if err == nil && werr != nil {
 		resp.Close = true // half-written request: never reuse the connection
@@ -348,6 +413,9 @@ func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d
 		_ = rc.SetReadDeadline(time.Time{})
 		st = f.streams.add(c)
 		defer f.streams.remove(st)
+		// A backend marked down sends no more events: end the stream
+		// politely so that the client reconnects to another one.
+		defer context.AfterFunc(b.Lost(), st.stop)()
 	}
 	x.WriteHeader(resp.StatusCode)
 	if !bodyAllowed(r.Method, resp.StatusCode) {

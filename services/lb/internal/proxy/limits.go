@@ -122,3 +122,6 @@ func (b *budget) withdraw() bool {
 	b.tokens.Add(1000)
 	return false
 }
+
+// refund returns a retry taken by withdraw that was not made.
+func (b *budget) refund() { b.tokens.Add(1000) }
