@@ -171,8 +171,13 @@ func TestWorkerEnrichesCreatedItems(t *testing.T) {
 	if len(got.Links) != 3 || got.Links[0].State != inventory.LinkOK || got.Links[1].State != inventory.LinkBroken {
 		t.Errorf("links = %+v", got.Links)
 	}
-	if e.events.count() == 0 {
-		t.Error("no event published for the stored results")
+	// The event follows the stored results: the item can be read before
+	// the worker has published it.
+	for deadline := time.Now().Add(10 * time.Second); e.events.count() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Error("no event published for the stored results")
+			break
+		}
 	}
 
 	// The filters find it.
