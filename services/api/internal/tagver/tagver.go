@@ -7,6 +7,8 @@
 package tagver
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -116,26 +118,54 @@ func Compare(a, b Version) int {
 }
 
 // Filter keeps or drops tags by per-item patterns. Empty fields do
-// nothing. Patterns are Go regular expressions matched against the whole
-// tag.
+// nothing. Patterns are Go regular expressions (RE2 syntax, so matching
+// is linear in the tag's length whatever the pattern) matched against the
+// whole tag.
 type Filter struct {
 	Include *regexp.Regexp
 	Exclude *regexp.Regexp
 }
 
+// MaxPatternLen bounds a pattern's length in bytes.
+const MaxPatternLen = 256
+
+// PatternError is a pattern that does not compile. Which is "include" or
+// "exclude".
+type PatternError struct {
+	Which string
+	Err   error
+}
+
+func (e *PatternError) Error() string { return e.Which + " pattern: " + e.Err.Error() }
+func (e *PatternError) Unwrap() error { return e.Err }
+
+// CompilePattern compiles one pattern anchored to the whole tag. The
+// pattern is compiled on its own first, so that one such as `a)|(.*`
+// cannot escape the anchoring group; the error is the one a user can read
+// against what they typed.
+func CompilePattern(pattern string) (*regexp.Regexp, error) {
+	if len(pattern) > MaxPatternLen {
+		return nil, fmt.Errorf("longer than %d bytes", MaxPatternLen)
+	}
+	if _, err := regexp.Compile(pattern); err != nil {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return regexp.Compile(`^(?:` + pattern + `)$`)
+}
+
 // CompileFilter compiles include and exclude (either may be empty),
-// anchoring them to the whole tag.
+// anchoring them to the whole tag. The error is a *PatternError.
 func CompileFilter(include, exclude string) (Filter, error) {
 	var f Filter
 	var err error
 	if include != "" {
-		if f.Include, err = regexp.Compile(`^(?:` + include + `)$`); err != nil {
-			return Filter{}, err
+		if f.Include, err = CompilePattern(include); err != nil {
+			return Filter{}, &PatternError{Which: "include", Err: err}
 		}
 	}
 	if exclude != "" {
-		if f.Exclude, err = regexp.Compile(`^(?:` + exclude + `)$`); err != nil {
-			return Filter{}, err
+		if f.Exclude, err = CompilePattern(exclude); err != nil {
+			return Filter{}, &PatternError{Which: "exclude", Err: err}
 		}
 	}
 	return f, nil

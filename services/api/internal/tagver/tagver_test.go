@@ -1,6 +1,8 @@
 package tagver
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -73,6 +75,9 @@ func TestNewer(t *testing.T) {
 		{"floating number compared by shape", "7", []string{"7", "8", "7.0.5", "8.0-rc1"}, "", "", Candidates{Newest: "8"}, true},
 		{"pre-release current is not compared", "17.5-rc1-alpine", pg, "", "", Candidates{}, false},
 		{"latest is not compared", "latest", pg, "", "", Candidates{}, false},
+		{"include keeps an item on its major", "17.2-alpine", pg, `17\.\d+-alpine`, "", Candidates{NewestInMajor: "17.10-alpine", Newest: "17.10-alpine"}, true},
+		{"anchored include: a partial match is no match", "17.2-alpine", pg, `17\.1`, "", Candidates{}, true},
+		{"exclude one bad release", "17.2-alpine", pg, "", `17\.10-alpine|18\..*`, Candidates{NewestInMajor: "17.4-alpine", Newest: "17.4-alpine"}, true},
 		{"prefix must match", "v1.2", []string{"v1.3", "1.9", "release-2.0", "feature-1.4"}, "", "", Candidates{NewestInMajor: "v1.3", Newest: "v1.3"}, true},
 	}
 	for _, tt := range tests {
@@ -115,4 +120,22 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Newer(%q, [%q]) = %+v", tag, tag, c)
 		}
 	})
+}
+
+func TestCompileFilterRefuses(t *testing.T) {
+	for _, tt := range []struct{ include, exclude, which string }{
+		{"(", "", "include"},
+		{"", `\`, "exclude"},
+		// Compiled inside ^(?:…)$ this would be "^(?:a)|(.*)$", matching
+		// every tag: the pattern must be valid on its own.
+		{`a)|(.*`, "", "include"},
+		{strings.Repeat("a", MaxPatternLen+1), "", "include"},
+		{"", "a{1001}", "exclude"},
+	} {
+		_, err := CompileFilter(tt.include, tt.exclude)
+		var pe *PatternError
+		if !errors.As(err, &pe) || pe.Which != tt.which {
+			t.Errorf("CompileFilter(%q, %q) = %v, want a PatternError on %s", tt.include, tt.exclude, err, tt.which)
+		}
+	}
 }
