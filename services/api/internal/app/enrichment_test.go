@@ -157,9 +157,31 @@ func TestEnrichmentAndImportThroughTheAPI(t *testing.T) {
 	if a := yaml("", compose); a.status != 200 || actions(a) != "db=unchanged,web=unchanged,worker=skipped" {
 		t.Errorf("import again = %d %s", a.status, a.body)
 	}
+	// A pattern the user set on an imported item survives the next
+	// import that changes its image.
+	var web struct {
+		Items []struct{ ID string }
+	}
+	v.do(call{method: "GET", url: base + "/api/inventory?q=shop-web"}).decode(t, &web)
+	if len(web.Items) != 1 {
+		t.Fatalf("shop-web listed %d times", len(web.Items))
+	}
+	webPath := base + "/api/inventory/" + web.Items[0].ID
+	if a := v.do(call{method: "PATCH", url: webPath, header: map[string]string{"X-API-Key": wireKey, "Content-Type": "application/merge-patch+json"},
+		body: `{"tag_exclude":"1\\.4"}`}); a.status != 200 {
+		t.Fatalf("patch tag_exclude = %d %s", a.status, a.body)
+	}
 	jsonBody := fmt.Sprintf(`{"compose":%q,"variables":{"TAG":"1.2"}}`, compose)
 	if a := v.do(call{method: "POST", url: base + "/api/import/compose", header: keyHeader(), body: jsonBody}); a.status != 200 || actions(a) != "db=unchanged,web=updated,worker=skipped" {
 		t.Errorf("import with TAG=1.2 = %d %s", a.status, a.body)
+	}
+	var imported struct {
+		Image      string `json:"image"`
+		TagExclude string `json:"tag_exclude"`
+	}
+	v.do(call{method: "GET", url: webPath}).decode(t, &imported)
+	if !strings.HasSuffix(imported.Image, ":1.2") || imported.TagExclude != `1\.4` {
+		t.Errorf("after the import shop-web is %+v, want image :1.2 and its tag_exclude kept", imported)
 	}
 	bad := yaml("", "services:\n  web:\n    image: a: b\n")
 	if bad.status != 400 || bad.problemType() != "invalid-compose" || !strings.Contains(string(bad.body), "line 3") {

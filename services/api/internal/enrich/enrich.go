@@ -213,7 +213,13 @@ func (w *Worker) check(ctx context.Context, t store.EnrichTarget, j store.Job) (
 			if it.Registry != nil && it.Registry.State == inventory.StateOK {
 				prev = it.Registry
 			}
-			facts, err := w.Registry.Check(ctx, it.ImageNormalized, prev, tagver.Filter{})
+			// The API validated the patterns; a row another writer
+			// left unparseable is this source's error, not a crash.
+			filter, err := tagver.CompileFilter(it.TagInclude, it.TagExclude)
+			var facts inventory.RegistryFacts
+			if err == nil {
+				facts, err = w.Registry.Check(ctx, it.ImageNormalized, prev, filter)
+			}
 			now := w.Now().UTC()
 			if err != nil {
 				facts = inventory.RegistryFacts{State: inventory.StateError, Error: err.Error()}

@@ -227,6 +227,66 @@ func TestWorkerEnrichesCreatedItems(t *testing.T) {
 	}
 }
 
+// TestTagPatternsNarrowUpdates pushes real tags and checks that an
+// item's patterns decide which of them are updates, and that changing a
+// pattern recomputes the update at once.
+func TestTagPatternsNarrowUpdates(t *testing.T) {
+	e := setup(t)
+	for i, tag := range []string{"17.2-alpine", "17.3-alpine", "17.4-alpine", "17.5", "18.1-alpine", "18.2-bookworm"} {
+		e.reg.Push(t, "lib/pg:"+tag, registrytest.Image(t, t0.Add(time.Duration(i)*time.Hour)))
+	}
+	image := e.reg.Host + "/lib/pg:17.2-alpine"
+	plain := e.create(t, inventory.Input{Name: "pg-plain", Image: image})
+	// Alpine tags of major 17 only, and 17.4-alpine is a release the
+	// user has ruled out.
+	narrowed := e.create(t, inventory.Input{Name: "pg-narrowed", Image: image,
+		TagInclude: `^17\.\d+-alpine$`, TagExclude: `17\.4-alpine`})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.worker.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	checked := func(it inventory.Item) bool { return it.Registry.State != inventory.StatePending }
+	for _, tt := range []struct {
+		id                    uuid.UUID
+		newestInMajor, newest string
+	}{
+		{plain.ID, "17.4-alpine", "18.1-alpine"},
+		{narrowed.ID, "17.3-alpine", "17.3-alpine"},
+	} {
+		got := e.waitFor(t, tt.id, checked)
+		up := got.Registry.Update
+		if got.Registry.State != inventory.StateOK || up == nil || !up.Available ||
+			up.NewestInMajor != tt.newestInMajor || up.Newest != tt.newest {
+			t.Errorf("%s: registry %+v update %+v, want newest_in_major %s newest %s",
+				got.Name, got.Registry, up, tt.newestInMajor, tt.newest)
+		}
+	}
+
+	// Excluding the only candidate left: no update, and the list filter
+	// no longer shows the item.
+	_, err := e.st.UpdateItem(context.Background(), narrowed.ID, func(cur inventory.Item) (inventory.Item, error) {
+		in := cur.Input()
+		in.TagExclude = `17\.[34]-alpine`
+		return in.Normalize()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitFor(t, narrowed.ID, checked)
+	if up := got.Registry.Update; up == nil || up.Available || up.NewestInMajor != "" || up.Newest != "" {
+		t.Errorf("with every candidate excluded: update %+v, want none", up)
+	}
+	page, err := e.st.ListItems(context.Background(), inventory.ListQuery{Limit: 10, UpdateAvailable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 || page.Items[0].ID != plain.ID {
+		t.Errorf("update=available lists %d items, want only %s", len(page.Items), plain.Name)
+	}
+}
+
 func TestOneReplicaPerJobAndDeadReplicaTakenOver(t *testing.T) {
 	e := setup(t)
 	e.reg.Push(t, "acme/app:1.0", registrytest.Image(t, t0))

@@ -343,6 +343,7 @@ func TestClientMistakesAre4xxProblems(t *testing.T) {
 		{"patch unknown field", req{method: "PATCH", path: path, body: `{"owner":"me"}`}, 422, "validation", "owner"},
 		{"patch removes the name", req{method: "PATCH", path: path, body: `{"name":null}`}, 422, "validation", "name"},
 		{"patch wrong type", req{method: "PATCH", path: path, body: `{"labels":"db"}`}, 422, "validation", "labels"},
+		{"patch bad tag pattern", req{method: "PATCH", path: path, body: `{"tag_exclude":"17.4-(alpine"}`}, 422, "validation", "tag_exclude"},
 		{"patch not an object", req{method: "PATCH", path: path, body: `"x"`}, 400, "malformed-json", ""},
 		{"no route", req{method: "GET", path: "/api/nothing"}, 404, "not-found", ""},
 		{"wrong method", req{method: "PUT", path: "/api/inventory"}, 405, "method-not-allowed", ""},
@@ -359,6 +360,47 @@ func TestClientMistakesAre4xxProblems(t *testing.T) {
 	got, _ := e.store.GetItem(context.Background(), it.ID)
 	if got.Version != 1 {
 		t.Errorf("item changed to version %d by refused requests", got.Version)
+	}
+}
+
+func TestTagPatterns(t *testing.T) {
+	e := newEnv(t)
+	in := map[string]any{"name": "postgres", "image": "postgres:17.2-alpine",
+		"tag_include": `^17\.\d+-alpine$`, "tag_exclude": `17\.4-alpine`}
+	it := e.create(t, in)
+	if it.TagInclude != `^17\.\d+-alpine$` || it.TagExclude != `17\.4-alpine` {
+		t.Errorf("created with tag_include %q tag_exclude %q, want the patterns sent", it.TagInclude, it.TagExclude)
+	}
+	path := "/api/inventory/" + it.ID.String()
+	w := e.do(t, req{method: "PATCH", path: path, body: `{"tag_exclude":null}`})
+	wantStatus(t, w, http.StatusOK)
+	if got := decode[inventory.Item](t, w); got.TagExclude != "" || got.TagInclude != it.TagInclude {
+		t.Errorf("after a patch resetting tag_exclude: include %q exclude %q", got.TagInclude, got.TagExclude)
+	}
+
+	// A pattern that does not compile is refused, naming the field, and
+	// nothing is written.
+	for _, tt := range []struct{ name, body, field string }{
+		{"unclosed group", `{"name":"redis","image":"redis:7","tag_include":"7.(\\d+"}`, "tag_include"},
+		{"escapes the anchors", `{"name":"redis","image":"redis:7","tag_include":"a)|(.*"}`, "tag_include"},
+		{"Perl syntax RE2 lacks", `{"name":"redis","image":"redis:7","tag_exclude":"(?!rc)"}`, "tag_exclude"},
+		{"too long", `{"name":"redis","image":"redis:7","tag_exclude":"` + strings.Repeat("a", 257) + `"}`, "tag_exclude"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := wantProblem(t, e.do(t, req{method: "POST", path: "/api/inventory", body: tt.body}), http.StatusUnprocessableEntity, "validation")
+			if len(p.Errors) != 1 || p.Errors[0].Field != tt.field || !strings.Contains(p.Errors[0].Message, "regular expression") && tt.name != "too long" {
+				t.Errorf("errors = %+v, want one about %s", p.Errors, tt.field)
+			}
+		})
+	}
+	page, _ := e.store.ListItems(context.Background(), inventory.ListQuery{Limit: 10})
+	if len(page.Items) != 1 {
+		t.Errorf("%d items stored, want 1: a refused create was written", len(page.Items))
+	}
+	w = e.do(t, req{method: "PUT", path: path, body: map[string]any{"name": "postgres", "image": "postgres:17", "tag_include": "["}})
+	wantProblem(t, w, http.StatusUnprocessableEntity, "validation")
+	if got, _ := e.store.GetItem(context.Background(), it.ID); got.Version != 2 || got.ImageNormalized != "docker.io/library/postgres:17.2-alpine" {
+		t.Errorf("a refused PUT changed the item: version %d image %s", got.Version, got.ImageNormalized)
 	}
 }
 

@@ -173,6 +173,8 @@ func (s *server) patchItem(c echo.Context) error {
 		Labels      *json.RawMessage `json:"labels"`
 		SourceURL   *json.RawMessage `json:"source_url"`
 		DocsURLs    *json.RawMessage `json:"docs_urls"`
+		TagInclude  *json.RawMessage `json:"tag_include"`
+		TagExclude  *json.RawMessage `json:"tag_exclude"`
 	}
 	if err := decodeStrict(body, &probe); err != nil {
 		return err

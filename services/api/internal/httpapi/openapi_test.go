@@ -86,7 +86,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		{req{method: "GET", path: "/docs/nope.js"}, true},
 		{req{method: "GET", path: "/metrics"}, true},
 		{req{method: "GET", path: "/openapi.json"}, true},
-		{req{method: "POST", path: "/api/inventory", body: map[string]any{"name": "redis", "image": "redis:7", "labels": []string{"cache"}}}, true},
+		{req{method: "POST", path: "/api/inventory", body: map[string]any{"name": "redis", "image": "redis:7.4", "labels": []string{"cache"}, "tag_include": `7\.\d+`}}, true},
 		{req{method: "POST", path: "/api/inventory", body: pgInput}, true}, // 409
 		{req{method: "POST", path: "/api/inventory", body: `{"name":1}`}, false},
 		{req{method: "POST", path: "/api/inventory", body: `{"name":`}, false},
@@ -102,6 +102,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		{req{method: "GET", path: "/api/inventory/not-a-uuid"}, false},
 		{req{method: "PATCH", path: path, body: `{"description":"changed","labels":null}`,
 			header: map[string]string{"Content-Type": "application/merge-patch+json", "If-Match": `"v1"`}}, true},
+		{req{method: "PATCH", path: path, body: `{"tag_exclude":"17\\.4-alpine","tag_include":null}`,
+			header: map[string]string{"Content-Type": "application/merge-patch+json"}}, true},
 		{req{method: "PATCH", path: path, body: `{"description":"again"}`,
 			header: map[string]string{"Content-Type": "application/merge-patch+json", "If-Match": `"v1"`}}, true},
 		{req{method: "PUT", path: path, body: map[string]any{"name": "postgres", "image": "postgres:18"}}, true},

@@ -22,8 +22,14 @@ type Item struct {
 	Labels          []string  `json:"labels"`
 	SourceURL       string    `json:"source_url"`
 	DocsURLs        []string  `json:"docs_urls"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	// TagInclude and TagExclude are regular expressions (RE2) matched
+	// against a whole tag: update detection only considers tags that
+	// match TagInclude (when set) and do not match TagExclude (when set).
+	// Empty means no pattern.
+	TagInclude string    `json:"tag_include"`
+	TagExclude string    `json:"tag_exclude"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 	// Enrichment, filled by the background checks (nil or empty until
 	// the first check is stored). Clients never send these.
 	Registry *RegistryFacts `json:"registry,omitempty"`
@@ -45,6 +51,8 @@ type Input struct {
 	Labels      []string `json:"labels"`
 	SourceURL   string   `json:"source_url"`
 	DocsURLs    []string `json:"docs_urls"`
+	TagInclude  string   `json:"tag_include"`
+	TagExclude  string   `json:"tag_exclude"`
 }
 
 // Input returns the client-writable part of it, the base a merge patch
@@ -57,6 +65,8 @@ func (it Item) Input() Input {
 		Labels:      it.Labels,
 		SourceURL:   it.SourceURL,
 		DocsURLs:    it.DocsURLs,
+		TagInclude:  it.TagInclude,
+		TagExclude:  it.TagExclude,
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/distribution/reference"
+
+	"github.com/docker-examples/stack/services/api/internal/tagver"
 )
 
 // Bounds on what a client may send. The database's CHECK constraints
@@ -20,6 +22,7 @@ const (
 	MaxLabelLen       = 50
 	MaxURLLen         = 2048
 	MaxDocsURLs       = 10
+	MaxTagPatternLen  = tagver.MaxPatternLen
 )
 
 // FieldError is one problem with one field. Field is a JSON path such as
@@ -71,6 +74,8 @@ func (in Input) Normalize() (Item, error) {
 		Image:       strings.TrimSpace(in.Image),
 		Description: strings.TrimSpace(in.Description),
 		SourceURL:   strings.TrimSpace(in.SourceURL),
+		TagInclude:  strings.TrimSpace(in.TagInclude),
+		TagExclude:  strings.TrimSpace(in.TagExclude),
 		Labels:      []string{},
 		DocsURLs:    []string{},
 	}
@@ -123,10 +128,32 @@ func (in Input) Normalize() (Item, error) {
 			it.DocsURLs = append(it.DocsURLs, u)
 		}
 	}
+	checkPattern(&verr, "tag_include", it.TagInclude)
+	checkPattern(&verr, "tag_exclude", it.TagExclude)
 	if err := verr.err(); err != nil {
 		return Item{}, err
 	}
 	return it, nil
+}
+
+// checkPattern reports whether s is empty or a regular expression
+// tagver can match tags with (RE2 syntax, at most MaxTagPatternLen bytes).
+func checkPattern(verr *ValidationError, field, s string) bool {
+	if s == "" {
+		return true
+	}
+	if !checkText(verr, field, s, MaxTagPatternLen, false, false) {
+		return false
+	}
+	if len(s) > MaxTagPatternLen {
+		verr.add(field, "must be at most %d bytes", MaxTagPatternLen)
+		return false
+	}
+	if _, err := tagver.CompilePattern(s); err != nil {
+		verr.add(field, "must be a regular expression (RE2 syntax, matched against the whole tag): %v", err)
+		return false
+	}
+	return true
 }
 
 // NormalizeImage parses an image reference the way Docker does and returns

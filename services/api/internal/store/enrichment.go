@@ -20,7 +20,8 @@ func scanEnrichedItem(row pgx.CollectableRow) (inventory.Item, error) {
 	var it inventory.Item
 	var reg, gh, links []byte
 	err := row.Scan(&it.ID, &it.Name, &it.Image, &it.ImageNormalized, &it.Description, &it.Labels,
-		&it.SourceURL, &it.DocsURLs, &it.CreatedAt, &it.UpdatedAt, &it.Version, &reg, &gh, &links)
+		&it.SourceURL, &it.DocsURLs, &it.TagInclude, &it.TagExclude, &it.CreatedAt, &it.UpdatedAt, &it.Version,
+		&reg, &gh, &links)
 	if err != nil {
 		return it, err
 	}

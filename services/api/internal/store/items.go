@@ -13,12 +13,12 @@ import (
 )
 
 const itemColumns = `id, name, image, image_normalized, description, labels, source_url, docs_urls,
-	created_at, updated_at, version`
+	tag_include, tag_exclude, created_at, updated_at, version`
 
 func scanItem(row pgx.CollectableRow) (inventory.Item, error) {
 	var it inventory.Item
 	err := row.Scan(&it.ID, &it.Name, &it.Image, &it.ImageNormalized, &it.Description, &it.Labels,
-		&it.SourceURL, &it.DocsURLs, &it.CreatedAt, &it.UpdatedAt, &it.Version)
+		&it.SourceURL, &it.DocsURLs, &it.TagInclude, &it.TagExclude, &it.CreatedAt, &it.UpdatedAt, &it.Version)
 	return withPending(it), err
 }
 
@@ -93,11 +93,12 @@ func (s *Store) CreateItem(ctx context.Context, it inventory.Item) (inventory.It
 		return inventory.Item{}, fmt.Errorf("store: create item: %w", err)
 	}
 	rows, _ := s.pool.Query(ctx, `INSERT INTO items
-		(id, name, image, image_normalized, image_repository, description, labels, source_url, docs_urls)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		(id, name, image, image_normalized, image_repository, description, labels, source_url, docs_urls,
+		 tag_include, tag_exclude)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		RETURNING `+itemColumns,
 		id, it.Name, it.Image, it.ImageNormalized, repo, it.Description, nonNil(it.Labels),
-		it.SourceURL, nonNil(it.DocsURLs))
+		it.SourceURL, nonNil(it.DocsURLs), it.TagInclude, it.TagExclude)
 	created, err := pgx.CollectExactlyOneRow(rows, scanItem)
 	return created, translate("create item", err)
 }
@@ -125,11 +126,12 @@ func (s *Store) UpdateItem(ctx context.Context, id uuid.UUID, apply func(invento
 		}
 		rows, _ = tx.Query(ctx, `UPDATE items SET
 			name = $2, image = $3, image_normalized = $4, image_repository = $5, description = $6,
-			labels = $7, source_url = $8, docs_urls = $9, updated_at = now(), version = version + 1
+			labels = $7, source_url = $8, docs_urls = $9, tag_include = $10, tag_exclude = $11,
+			updated_at = now(), version = version + 1
 			WHERE id = $1
 			RETURNING `+itemColumns,
 			id, next.Name, next.Image, next.ImageNormalized, repo, next.Description, nonNil(next.Labels),
-			next.SourceURL, nonNil(next.DocsURLs))
+			next.SourceURL, nonNil(next.DocsURLs), next.TagInclude, next.TagExclude)
 		if _, err = pgx.CollectExactlyOneRow(rows, scanItem); err != nil {
 			return translate("update item", err)
 		}

@@ -56,7 +56,8 @@ func TestCreateAndGet(t *testing.T) {
 	in := mustItem(t, inventory.Input{
 		Name: "postgres", Image: "postgres:17-alpine", Description: "primary database",
 		Labels: []string{"db"}, SourceURL: "https://github.com/docker-library/postgres",
-		DocsURLs: []string{"https://hub.docker.com/_/postgres"},
+		DocsURLs:   []string{"https://hub.docker.com/_/postgres"},
+		TagInclude: `^\d+\.\d+-alpine$`, TagExclude: `17\.4-alpine`,
 	})
 	created, err := s.CreateItem(ctx, in)
 	if err != nil {
