@@ -352,6 +352,8 @@ type item struct {
 	Image       string   `json:"image"`
 	Description string   `json:"description"`
 	Labels      []string `json:"labels"`
+	TagInclude  string   `json:"tag_include"`
+	TagExclude  string   `json:"tag_exclude"`
 	Version     int      `json:"version"`
 }
 

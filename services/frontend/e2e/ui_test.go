@@ -91,6 +91,52 @@ func TestEditShowsValidationErrorsNextToFields(t *testing.T) {
 	}
 }
 
+func TestEditTagPatterns(t *testing.T) {
+	api := newAPIClient(t)
+	it := api.create(unique("e2e-tags"))
+	u := newUser(t)
+	u.signIn()
+	u.open("/items/" + it.ID + "/edit")
+	u.do("enter a pattern that is not a regular expression",
+		chromedp.WaitVisible(chromedp.CSS("#item-form")),
+		fill("#f-tag_include", `^7\.(\d+-bookworm$`),
+		chromedp.Click(chromedp.CSS("#save")),
+		chromedp.WaitVisible(chromedp.CSS("#f-tag_include-error")),
+	)
+	if msg := u.text("#f-tag_include-error"); !strings.Contains(msg, "regular expression") {
+		t.Errorf("the pattern's error reads %q, want it to say what is expected", msg)
+	}
+	if focused := eval[string](u, `document.activeElement.id`); focused != "f-tag_include" {
+		t.Errorf("focus is on #%s, want the invalid pattern", focused)
+	}
+	u.shot("edit-tag-pattern-error")
+	if got, _ := api.get(it.ID); got.Version != it.Version || got.TagInclude != "" {
+		t.Errorf("the invalid pattern was saved: version %d tag_include %q", got.Version, got.TagInclude)
+	}
+
+	u.do("fix and save",
+		fill("#f-tag_include", `^7\.\d+-bookworm$`),
+		fill("#f-tag_exclude", `7\.2-bookworm`),
+		chromedp.Click(chromedp.CSS("#save")))
+	u.waitFor("the item page", `!!document.querySelector("#item-details")`)
+	if got := u.text(`[data-field="tag_include"]`); got != `^7\.\d+-bookworm$` {
+		t.Errorf("the item page shows tag_include %q", got)
+	}
+	got, _ := api.get(it.ID)
+	if got.TagInclude != `^7\.\d+-bookworm$` || got.TagExclude != `7\.2-bookworm` || got.Description != it.Description {
+		t.Errorf("API has tag_include %q tag_exclude %q description %q after the save", got.TagInclude, got.TagExclude, got.Description)
+	}
+
+	// The form shows the stored patterns, and saving it again keeps them.
+	u.open("/items/" + it.ID + "/edit")
+	u.waitFor("the form filled in", `document.querySelector("#f-tag_exclude")?.value === "7\\.2-bookworm"`)
+	u.do("save unchanged", chromedp.Click(chromedp.CSS("#save")))
+	u.waitFor("the item page", `!!document.querySelector("#item-details")`)
+	if again, _ := api.get(it.ID); again.TagInclude != got.TagInclude || again.TagExclude != got.TagExclude {
+		t.Errorf("saving the form again changed the patterns to %q, %q", again.TagInclude, again.TagExclude)
+	}
+}
+
 func TestConflictBetweenTwoTabs(t *testing.T) {
 	api := newAPIClient(t)
 	it := api.create(unique("e2e-conflict"))

@@ -14,6 +14,10 @@ const fieldDefs = [
   { name: "labels", label: "Labels", hint: "Comma separated, e.g. db, critical" },
   { name: "source_url", label: "Source repository", type: "url", hint: "GitHub URL, e.g. https://github.com/docker-library/postgres" },
   { name: "docs_urls", label: "Documentation links", textarea: true, hint: "One URL per line" },
+  { name: "tag_include", label: "Update tags: only", code: true,
+    hint: "Optional regular expression (RE2) a newer tag must match as a whole to count as an update, e.g. ^17\\.\\d+-alpine$ to stay on 17" },
+  { name: "tag_exclude", label: "Update tags: never", code: true,
+    hint: "Optional regular expression (RE2); newer tags matching it as a whole never count, e.g. 17\\.4-alpine" },
 ];
 
 function requireSession(navigate) {
@@ -94,7 +98,8 @@ function itemForm({ title, submitLabel, onSubmit, onReload, cancelHref }) {
     const attrs = { id, name: d.name, "aria-describedby": [hintId, `${id}-error`].filter(Boolean).join(" "), required: d.required, "aria-required": d.required ? "true" : null };
     inputs[d.name] = d.textarea
       ? h("textarea", { ...attrs, rows: d.name === "docs_urls" ? 3 : 2 })
-      : h("input", { ...attrs, type: d.type || "text", autocomplete: "off", spellcheck: d.type ? "false" : null });
+      : h("input", { ...attrs, type: d.type || "text", autocomplete: "off", spellcheck: d.type || d.code ? "false" : null,
+        class: d.code ? "code" : null });
     return h("div", { class: "field" },
       h("label", { for: id }, d.label, d.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
       d.hint ? h("p", { id: hintId, class: "hint" }, d.hint) : null,
@@ -113,6 +118,7 @@ function itemForm({ title, submitLabel, onSubmit, onReload, cancelHref }) {
     return {
       name: v("name"), image: v("image"), description: v("description"),
       labels: list(v("labels"), ","), source_url: v("source_url"), docs_urls: list(v("docs_urls"), /\n/),
+      tag_include: v("tag_include"), tag_exclude: v("tag_exclude"),
     };
   }
 
@@ -211,6 +217,8 @@ function itemForm({ title, submitLabel, onSubmit, onReload, cancelHref }) {
       inputs.labels.value = (item.labels || []).join(", ");
       inputs.source_url.value = item.source_url ?? "";
       inputs.docs_urls.value = (item.docs_urls || []).join("\n");
+      inputs.tag_include.value = item.tag_include ?? "";
+      inputs.tag_exclude.value = item.tag_exclude ?? "";
     },
     note(msg) {
       note.textContent = msg;

@@ -11,7 +11,8 @@ import { h, replace, time, toast } from "../dom.js";
 const known = [
   ["name", "Name"], ["image", "Image"], ["image_normalized", "Normalised reference"],
   ["description", "Description"], ["labels", "Labels"], ["source_url", "Source repository"],
-  ["docs_urls", "Documentation"], ["id", "ID"], ["version", "Version"],
+  ["docs_urls", "Documentation"], ["tag_include", "Update tags: only"], ["tag_exclude", "Update tags: never"],
+  ["id", "ID"], ["version", "Version"],
   ["created_at", "Created"], ["updated_at", "Updated"],
 ];
 // Shown in their own sections (facts.js).
@@ -129,7 +130,7 @@ function value(key, v) {
   if (typeof v === "object") {
     return h("dl", { class: "nested" }, Object.entries(v).map(([k, x]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, value(k, x))]));
   }
-  if (key === "image" || key === "image_normalized" || key === "id") return h("code", {}, String(v));
+  if (key === "image" || key === "image_normalized" || key === "id" || key.startsWith("tag_")) return h("code", {}, String(v));
   return String(v);
 }
 
