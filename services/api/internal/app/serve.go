@@ -190,9 +190,11 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 		CORSOrigins:      cfg.CORSOrigins,
 		TrustedProxies:   cfg.TrustedProxies,
 		Proxies:          proxies,
-		RateLimit:        rateLimit(limiter, proxies, cfg.RateLimit, cfg.RateLimitKey),
-		LoginRateLimit:   loginRateLimit(loginLimiter, proxies, cfg.RateLimitLogin),
-		WriteMiddleware:  []echo.MiddlewareFunc{httpapi.Middleware(idem.Wrap)},
+		RateLimit: httpapi.RateLimit{
+			Limiter: limiter, PerIP: cfg.RateLimit, PerKey: cfg.RateLimitKey,
+			LoginLimiter: loginLimiter, Login: cfg.RateLimitLogin,
+		},
+		WriteMiddleware: []echo.MiddlewareFunc{httpapi.Middleware(idem.Wrap)},
 	})
 
 	if cfg.DebugAddr != "" {
@@ -284,32 +286,6 @@ func runInBackground(ctx context.Context, loops ...func(context.Context) error) 
 		wg.Go(func() { _ = loop(bgCtx) })
 	}
 	return func() { cancel(); wg.Wait() }
-}
-
-// rateLimit limits every /api request: a caller that identified itself (an
-// API key, a session) draws from its own budget, perKey, whatever address
-// it comes from; anyone else from their client address's, perIP.
-func rateLimit(l *ratelimit.Limiter, proxies *forwarded.Resolver, perIP, perKey ratelimit.Limit) echo.MiddlewareFunc {
-	return limitBy(l, func(r *http.Request) (string, ratelimit.Limit) {
-		if p, ok := auth.FromContext(r.Context()); ok {
-			return "principal:" + p.Subject, perKey
-		}
-		return ratelimit.IPKey(proxies.ClientIP(r)), perIP
-	})
-}
-
-// loginRateLimit gives login attempts a budget of their own per client
-// address, against password guessing.
-func loginRateLimit(l *ratelimit.Limiter, proxies *forwarded.Resolver, perIP ratelimit.Limit) echo.MiddlewareFunc {
-	return limitBy(l, func(r *http.Request) (string, ratelimit.Limit) {
-		return "login:" + ratelimit.IPKey(proxies.ClientIP(r)), perIP
-	})
-}
-
-// limitBy is l's middleware for policy, in echo; a zero limit (configured
-// "off") lets the request through untouched.
-func limitBy(l *ratelimit.Limiter, policy ratelimit.Policy) echo.MiddlewareFunc {
-	return httpapi.Middleware(l.Middleware(policy))
 }
 
 // replicaLister shows the registry's live replicas on /api/status.

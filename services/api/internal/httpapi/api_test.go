@@ -25,6 +25,7 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/httpapi"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
 	"github.com/docker-examples/stack/services/api/internal/metrics"
+	"github.com/docker-examples/stack/services/api/internal/ratelimit"
 	"github.com/docker-examples/stack/services/api/internal/store"
 )
 
@@ -747,8 +748,10 @@ func TestMetrics(t *testing.T) {
 func TestMiddlewareSlots(t *testing.T) {
 	var limited, idempotent []string
 	e := newEnv(t, func(d *httpapi.Deps) {
-		d.RateLimit = func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error { limited = append(limited, c.Request().Method+" "+c.Path()); return next(c) }
+		d.RateLimit = httpapi.RateLimit{
+			Limiter: limiterFunc(func(key string) { limited = append(limited, strings.SplitN(key, ":", 2)[0]) }),
+			PerIP:   ratelimit.Limit{Rate: 1, Burst: 1, Period: time.Minute},
+			PerKey:  ratelimit.Limit{Rate: 1, Burst: 1, Period: time.Minute},
 		}
 		d.WriteMiddleware = append(d.WriteMiddleware, func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
@@ -762,12 +765,22 @@ func TestMiddlewareSlots(t *testing.T) {
 	e.create(t, pgInput)
 	e.do(t, req{method: "GET", path: "/health"})
 	e.do(t, req{method: "POST", path: "/api/inventory", body: `{}`, header: map[string]string{"X-API-Key": ""}})
-	if d := cmp.Diff([]string{"POST /api/inventory", "POST /api/inventory"}, limited); d != "" {
-		t.Errorf("rate-limited requests (-want +got):\n%s", d)
+	// The caller with a key by its principal, the anonymous one by address.
+	if d := cmp.Diff([]string{"principal", "ip"}, limited); d != "" {
+		t.Errorf("budgets drawn from (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff([]string{"api_key"}, idempotent); d != "" {
 		t.Errorf("write middleware saw (-want +got):\n%s", d)
 	}
+}
+
+// limiterFunc is a Limiter that allows everything and tells f each
+// budget key.
+type limiterFunc func(key string)
+
+func (f limiterFunc) Allow(_ context.Context, key string, _ ratelimit.Limit) (ratelimit.Result, error) {
+	f(key)
+	return ratelimit.Result{Allowed: true}, nil
 }
 
 func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

@@ -35,8 +35,8 @@ func (s *server) routes(e *echo.Echo) {
 	// Route-level rather than group middleware: an echo group with
 	// middleware answers 404 for a known path with the wrong method.
 	public := []echo.MiddlewareFunc{s.identify}
-	if s.RateLimit != nil {
-		public = append(public, s.RateLimit)
+	if s.RateLimit.Limiter != nil {
+		public = append(public, limit(s.RateLimit.Limiter, s.requestBudget))
 	}
 	read := public
 	if s.ReadsRequireAuth {
@@ -44,8 +44,8 @@ func (s *server) routes(e *echo.Echo) {
 	}
 	write := append(append(slices.Clip(public), s.requireAuth), s.WriteMiddleware...)
 	login := slices.Clip(public)
-	if s.LoginRateLimit != nil {
-		login = append(login, s.LoginRateLimit)
+	if s.RateLimit.LoginLimiter != nil {
+		login = append(login, limit(s.RateLimit.LoginLimiter, s.loginBudget))
 	}
 
 	e.GET("/api/status", s.status, public...)

@@ -68,8 +68,8 @@ type ReplicaLister interface {
 }
 
 // HandlerFunc is an http handler that returns its error to the API's error
-// handler instead of writing it; the event, rate-limit and idempotency
-// packages speak it, and Handler and Middleware adapt it to echo.
+// handler instead of writing it; the event and idempotency packages
+// speak it, and Handler and Middleware adapt it to echo.
 type HandlerFunc = func(http.ResponseWriter, *http.Request) error
 
 // EventStream serves GET /api/events (*events.Broker).
@@ -125,13 +125,9 @@ type Deps struct {
 	// TrustedProxies (it may also trust proxies by host name).
 	Proxies *forwarded.Resolver
 
-	// RateLimit, when set, runs for every /api request after the caller
-	// is identified (auth.FromContext holds the principal, if any) and
-	// before the handler and its authorisation check.
-	RateLimit echo.MiddlewareFunc
-	// LoginRateLimit, when set, runs for POST /api/auth/login after
-	// RateLimit: a stricter budget against password guessing.
-	LoginRateLimit echo.MiddlewareFunc
+	// RateLimit is the budgets of /api requests. It runs after the caller
+	// is identified and before the handler and its authorisation check.
+	RateLimit RateLimit
 	// WriteMiddleware runs on every write after authentication (the
 	// principal is in auth.FromContext), e.g. idempotency keys.
 	WriteMiddleware []echo.MiddlewareFunc

@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker-examples/stack/platform/secret"
 	"github.com/docker-examples/stack/services/api/internal/auth"
@@ -26,7 +28,7 @@ func TestMain(m *testing.M) {
 const limitedPeer = "192.0.2.99"
 
 // newWiredEnv is newEnv with the real Redis-backed sessions, rate limiter
-// and idempotency middleware, adapted to echo as cmd/api does.
+// and idempotency middleware, as cmd/api wires them.
 func newWiredEnv(t *testing.T) (*env, *session.Manager) {
 	t.Helper()
 	rdb := redistest.New(t)
@@ -39,22 +41,31 @@ func newWiredEnv(t *testing.T) (*env, *session.Manager) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy := func(r *http.Request) (string, ratelimit.Limit) {
-		if strings.HasPrefix(r.RemoteAddr, limitedPeer+":") {
-			return "ip:" + limitedPeer, ratelimit.Limit{Rate: 1, Burst: 1, Period: 60e9}
-		}
-		return "other:" + r.RemoteAddr, ratelimit.Limit{Rate: 1000, Burst: 1000, Period: 60e9}
-	}
 	idem := idempotency.New(rdb, idempotency.Options{
 		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
 	})
 	e := newEnv(t, func(d *httpapi.Deps) {
 		d.Auth = auth.Chain{keys, sessions}
 		d.Sessions = sessions
-		d.RateLimit = httpapi.Middleware(limiter.Middleware(policy))
+		plenty := ratelimit.Limit{Rate: 1000, Burst: 1000, Period: time.Minute}
+		d.RateLimit = httpapi.RateLimit{Limiter: strictFor{limiter, "ip:" + limitedPeer}, PerIP: plenty, PerKey: plenty}
 		d.WriteMiddleware = append(d.WriteMiddleware, httpapi.Middleware(idem.Wrap))
 	})
 	return e, sessions
+}
+
+// strictFor gives the budget key one request a minute and every other
+// key the limit it is asked for.
+type strictFor struct {
+	l   httpapi.Limiter
+	key string
+}
+
+func (s strictFor) Allow(ctx context.Context, key string, limit ratelimit.Limit) (ratelimit.Result, error) {
+	if key == s.key {
+		limit = ratelimit.Limit{Rate: 1, Burst: 1, Period: time.Minute}
+	}
+	return s.l.Allow(ctx, key, limit)
 }
 
 // TestOpenAPIMatchesWiredResponses validates the responses of the routes

@@ -2,12 +2,12 @@
 // set of counters in Redis (go-redis/redis_rate, a GCRA limiter: smooth,
 // with bursts up to the limit).
 //
-// Who is limited is the caller's decision (a Policy): typically an
-// authenticated API key or session, else the client address that package
-// forwarded derived from trusted proxies only. Responses carry the
-// RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and RateLimit-Policy
-// headers of the IETF draft; a refused request gets ErrLimited (to be
-// rendered as 429 problem+json rate-limited) with Retry-After already set.
+// Who is limited is the caller's decision (a budget key per request):
+// typically an authenticated API key or session, else the client address
+// (IPKey) that package forwarded derived from trusted proxies only. The
+// API's HTTP layer turns a Result into the RateLimit-* headers of the IETF
+// draft, and a refused request into ErrLimited (429 problem+json
+// rate-limited, with Retry-After).
 //
 // Redis is an optimisation here too: when it fails, the limiter fails open
 // (the request passes, the outage is logged once per LogEvery) unless
@@ -19,8 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -34,10 +32,6 @@ import (
 
 // Limit is a rate: Rate events per Period, with bursts up to Burst.
 type Limit = redis_rate.Limit
-
-// HandlerFunc is an http handler that returns its error to the service's
-// error handler instead of writing it.
-type HandlerFunc = func(http.ResponseWriter, *http.Request) error
 
 // ErrLimited is returned, wrapped in a *LimitedError, for a request over
 // its limit: render it as 429 with the problem type rate-limited.
@@ -186,52 +180,6 @@ func (l *Limiter) degraded() (Result, error) {
 		return Result{}, ErrUnavailable
 	}
 	return Result{Allowed: true}, nil
-}
-
-// SetHeaders writes the RateLimit-* headers of r (none when r is unknown)
-// and, for a refused request, Retry-After in whole seconds (at least 1).
-func SetHeaders(h http.Header, r Result) {
-	if !r.Known {
-		return
-	}
-	h.Set("RateLimit-Limit", strconv.Itoa(r.Limit.Burst))
-	h.Set("RateLimit-Remaining", strconv.Itoa(r.Remaining))
-	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(r.ResetAfter)))
-	h.Set("RateLimit-Policy", strconv.Itoa(r.Limit.Rate)+";w="+strconv.Itoa(ceilSeconds(r.Limit.Period)))
-	if !r.Allowed {
-		h.Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(r.RetryAfter))))
-	}
-}
-
-func ceilSeconds(d time.Duration) int {
-	return int(math.Ceil(d.Seconds()))
-}
-
-// Policy names the budget a request draws from and its limit.
-type Policy func(r *http.Request) (key string, limit Limit)
-
-// Middleware limits every request by policy; a zero limit (configured
-// "off") lets the request through untouched. A refused request gets the
-// headers and a *LimitedError; with Redis failing closed, ErrUnavailable.
-// Both are returned, not written, for the service's error handler.
-func (l *Limiter) Middleware(policy Policy) func(HandlerFunc) HandlerFunc {
-	return func(next HandlerFunc) HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) error {
-			key, limit := policy(r)
-			if limit.Rate == 0 { // configured "off"
-				return next(w, r)
-			}
-			res, err := l.Allow(r.Context(), key, limit)
-			if err != nil {
-				return err
-			}
-			SetHeaders(w.Header(), res)
-			if !res.Allowed {
-				return &LimitedError{RetryAfter: max(time.Second, res.RetryAfter)}
-			}
-			return next(w, r)
-		}
-	}
 }
 
 // IPKey is the budget key of a client address. IPv6 clients are limited by

@@ -2,10 +2,9 @@ package ratelimit_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,33 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/docker-examples/stack/platform/env"
-	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/services/api/internal/faultredis"
 	"github.com/docker-examples/stack/services/api/internal/ratelimit"
 )
-
-// handler plays the API: the limiter in front of a 200 handler, errors
-// rendered as the API's error handler would.
-func handler(l *ratelimit.Limiter, policy ratelimit.Policy) http.Handler {
-	h := l.Middleware(policy)(func(w http.ResponseWriter, r *http.Request) error {
-		w.WriteHeader(http.StatusOK)
-		return nil
-	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := h(w, r)
-		switch {
-		case err == nil:
-		case errors.Is(err, ratelimit.ErrLimited):
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(http.StatusTooManyRequests)
-		case errors.Is(err, ratelimit.ErrUnavailable):
-			w.WriteHeader(http.StatusServiceUnavailable)
-		default:
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	})
-}
 
 func newLimiter(t *testing.T, r *faultredis.Redis, opts ratelimit.Options) *ratelimit.Limiter {
 	t.Helper()
@@ -50,125 +25,65 @@ func newLimiter(t *testing.T, r *faultredis.Redis, opts ratelimit.Options) *rate
 	return l
 }
 
-func do(h http.Handler, remote string, hdr map[string]string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodGet, "/api/inventory", nil)
-	req.RemoteAddr = remote
-	for k, v := range hdr {
-		req.Header.Set(k, v)
+func allow(t *testing.T, l *ratelimit.Limiter, key string, limit ratelimit.Limit) ratelimit.Result {
+	t.Helper()
+	res, err := l.Allow(context.Background(), key, limit)
+	if err != nil {
+		t.Fatalf("Allow(%s) = %v", key, err)
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
-// byClientIP is the wiring's policy for anonymous clients.
-func byClientIP(res *forwarded.Resolver, limit ratelimit.Limit) ratelimit.Policy {
-	return func(r *http.Request) (string, ratelimit.Limit) {
-		return ratelimit.IPKey(res.ClientIP(r)), limit
-	}
+	return res
 }
 
 func TestLimitIsSharedByReplicas(t *testing.T) {
 	r := faultredis.New(t)
 	limit := ratelimit.Limit{Rate: 3, Burst: 3, Period: time.Minute}
-	policy := byClientIP(&forwarded.Resolver{}, limit)
-	replicas := []http.Handler{
-		handler(newLimiter(t, r, ratelimit.Options{}), policy),
-		handler(newLimiter(t, r, ratelimit.Options{}), policy),
-	}
-	var codes []int
-	var remaining []string
+	replicas := []*ratelimit.Limiter{newLimiter(t, r, ratelimit.Options{}), newLimiter(t, r, ratelimit.Options{})}
+	var allowed []bool
+	var remaining []int
 	for i := range 4 {
-		rec := do(replicas[i%2], "192.0.2.1:1000", nil)
-		codes = append(codes, rec.Code)
-		remaining = append(remaining, rec.Header().Get("RateLimit-Remaining"))
+		res := allow(t, replicas[i%2], "ip:192.0.2.1", limit)
+		allowed = append(allowed, res.Allowed)
+		remaining = append(remaining, res.Remaining)
 	}
-	if diff := cmp.Diff([]int{200, 200, 200, 429}, codes); diff != "" {
-		t.Errorf("status codes alternating replicas (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]bool{true, true, true, false}, allowed); diff != "" {
+		t.Errorf("allowed, alternating replicas (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"2", "1", "0", "0"}, remaining); diff != "" {
-		t.Errorf("RateLimit-Remaining (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]int{2, 1, 0, 0}, remaining); diff != "" {
+		t.Errorf("remaining (-want +got):\n%s", diff)
 	}
 	// Another client has its own budget.
-	if rec := do(replicas[0], "192.0.2.2:1000", nil); rec.Code != http.StatusOK {
-		t.Errorf("another client got %d, want 200", rec.Code)
+	if res := allow(t, replicas[0], "ip:192.0.2.2", limit); !res.Allowed {
+		t.Error("another client was refused")
 	}
 }
 
-func TestHeaders(t *testing.T) {
+func TestResult(t *testing.T) {
 	r := faultredis.New(t)
+	l := newLimiter(t, r, ratelimit.Options{})
 	limit := ratelimit.Limit{Rate: 2, Burst: 2, Period: time.Minute}
-	h := handler(newLimiter(t, r, ratelimit.Options{}), byClientIP(&forwarded.Resolver{}, limit))
-
-	rec := do(h, "192.0.2.1:1", nil)
-	want := map[string]string{
-		"RateLimit-Limit":     "2",
-		"RateLimit-Remaining": "1",
-		"RateLimit-Reset":     "30", // one request costs 30s of a 2/min budget
-		"RateLimit-Policy":    "2;w=60",
-		"Retry-After":         "",
+	res := allow(t, l, "k", limit)
+	// One request costs 30s of a 2/min budget.
+	if !res.Known || !res.Allowed || res.Remaining != 1 || res.Limit != limit || res.RetryAfter != 0 ||
+		res.ResetAfter <= 29*time.Second || res.ResetAfter > 30*time.Second {
+		t.Errorf("first request = %+v, want allowed with 1 left, reset in 30s", res)
 	}
-	if diff := cmp.Diff(want, headers(rec, want)); diff != "" {
-		t.Errorf("headers of an allowed request (-want +got):\n%s", diff)
-	}
-	do(h, "192.0.2.1:1", nil)
-	rec = do(h, "192.0.2.1:1", nil)
-	if rec.Code != http.StatusTooManyRequests {
-		t.Fatalf("third request: %d, want 429", rec.Code)
-	}
-	if got := rec.Header().Get("Retry-After"); got != "30" && got != "29" {
-		t.Errorf("Retry-After = %q, want about 30 seconds", got)
-	}
-	if got := rec.Header().Get("RateLimit-Remaining"); got != "0" {
-		t.Errorf("RateLimit-Remaining of a refused request = %q, want 0", got)
-	}
-}
-
-func headers(rec *httptest.ResponseRecorder, names map[string]string) map[string]string {
-	got := map[string]string{}
-	for k := range names {
-		got[k] = rec.Header().Get(k)
-	}
-	return got
-}
-
-// A client that is not a trusted proxy cannot get a fresh budget by
-// sending a new X-Forwarded-For; clients behind a trusted proxy are told
-// apart by it.
-func TestForwardedForCannotBeSpoofed(t *testing.T) {
-	r := faultredis.New(t)
-	trusted, err := env.ParsePrefixes("10.0.0.0/8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	limit := ratelimit.Limit{Rate: 1, Burst: 1, Period: time.Minute}
-	h := handler(newLimiter(t, r, ratelimit.Options{}), byClientIP(forwarded.New(trusted), limit))
-
-	do(h, "203.0.113.5:1", map[string]string{"X-Forwarded-For": "198.51.100.1"})
-	if rec := do(h, "203.0.113.5:1", map[string]string{"X-Forwarded-For": "198.51.100.2"}); rec.Code != http.StatusTooManyRequests {
-		t.Errorf("untrusted client with a new X-Forwarded-For got %d, want 429", rec.Code)
-	}
-	for _, client := range []string{"198.51.100.1", "198.51.100.2"} {
-		if rec := do(h, "10.0.0.9:1", map[string]string{"X-Forwarded-For": client}); rec.Code != http.StatusOK {
-			t.Errorf("client %s behind the trusted proxy got %d, want 200", client, rec.Code)
-		}
-	}
-	if rec := do(h, "10.0.0.9:1", map[string]string{"X-Forwarded-For": "198.51.100.1"}); rec.Code != http.StatusTooManyRequests {
-		t.Errorf("second request of 198.51.100.1 behind the proxy got %d, want 429", rec.Code)
+	allow(t, l, "k", limit)
+	res = allow(t, l, "k", limit)
+	if res.Allowed || res.Remaining != 0 || res.RetryAfter <= 28*time.Second || res.RetryAfter > 30*time.Second {
+		t.Errorf("third request = %+v, want refused, retry after about 30s", res)
 	}
 }
 
 func TestRedisDown(t *testing.T) {
 	limit := ratelimit.Limit{Rate: 1, Burst: 1, Period: time.Minute}
-	tests := []struct {
+	for _, tc := range []struct {
 		name       string
 		failClosed bool
-		want       int
+		want       error // nil: allowed, unknown
 	}{
-		{"fails open by default", false, http.StatusOK},
-		{"fails closed when configured", true, http.StatusServiceUnavailable},
-	}
-	for _, tc := range tests {
+		{"fails open by default", false, nil},
+		{"fails closed when configured", true, ratelimit.ErrUnavailable},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := faultredis.New(t)
 			var logs bytes.Buffer
@@ -177,17 +92,16 @@ func TestRedisDown(t *testing.T) {
 				BypassFor:  10 * time.Millisecond,
 				Log:        slog.New(slog.NewJSONHandler(&logs, nil)),
 			})
-			h := handler(l, byClientIP(&forwarded.Resolver{}, limit))
-			do(h, "192.0.2.1:1", nil) // the budget is spent
+			allow(t, l, "k", limit) // the budget is spent
 
 			r.Stop()
 			for range 3 {
-				rec := do(h, "192.0.2.1:1", nil)
-				if rec.Code != tc.want {
-					t.Fatalf("with Redis down: %d, want %d", rec.Code, tc.want)
+				res, err := l.Allow(context.Background(), "k", limit)
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("with Redis down: %v, want %v", err, tc.want)
 				}
-				if got := rec.Header().Get("RateLimit-Remaining"); got != "" {
-					t.Errorf("with Redis down RateLimit-Remaining = %q, want none", got)
+				if err == nil && (!res.Allowed || res.Known) {
+					t.Fatalf("with Redis down failing open: %+v, want allowed and not known (no headers)", res)
 				}
 			}
 			if n := strings.Count(logs.String(), "rate limiter cannot reach redis"); n != 1 {
@@ -196,7 +110,10 @@ func TestRedisDown(t *testing.T) {
 
 			r.Start()
 			deadline := time.Now().Add(10 * time.Second)
-			for do(h, "192.0.2.1:1", nil).Code != http.StatusTooManyRequests {
+			for {
+				if res, err := l.Allow(context.Background(), "k", limit); err == nil && res.Known && !res.Allowed {
+					break
+				}
 				if time.Now().After(deadline) {
 					t.Fatal("limit not enforced again after Redis came back")
 				}
