@@ -88,7 +88,7 @@ func runImport(ctx context.Context, cfg config.Config, args []string, stdout io.
 		return err
 	}
 	defer c.Close()
-	pub := events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)}
+	pub := events.ItemEvents{P: events.NewPublisher(rdb, "", cfg.EventStreamMaxBytes, cfg.InstanceID)}
 	apply := func(ctx context.Context, items []inventory.Item, dryRun bool) ([]string, []inventory.Item, error) {
 		out, err := importer{st, cache.NewItems(st, c)}.ApplyImport(ctx, items, dryRun)
 		if err != nil {

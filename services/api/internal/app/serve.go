@@ -137,7 +137,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
 	})
 
-	itemEvents := events.ItemEvents{P: events.NewPublisher(rdb, "", 0, cfg.InstanceID)}
+	itemEvents := events.ItemEvents{P: events.NewPublisher(rdb, "", cfg.EventStreamMaxBytes, cfg.InstanceID)}
 	cachedItems := cache.NewItems(st, itemCache)
 	worker, err := newWorker(cfg, log)
 	if err != nil {

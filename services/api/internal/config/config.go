@@ -87,6 +87,11 @@ type Config struct {
 	// on a replica; more get 429.
 	EventStreamsPerClient int
 
+	// EventStreamMaxBytes (EVENT_STREAM_MAX_BYTES, default 16 MiB, at
+	// least 1 MiB) is the Redis memory the event stream may take: it holds
+	// as many entries as fit at the largest entry size (events.MaxLen).
+	EventStreamMaxBytes int64
+
 	// Browser sessions end after SESSION_IDLE_TIMEOUT without a request
 	// (default 30m) or SESSION_ABSOLUTE_TIMEOUT after login (default 12h).
 	SessionIdleTimeout     time.Duration
@@ -134,6 +139,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ReadsRequireAuth:    l.Bool("READS_REQUIRE_AUTH", false),
 
 		EventStreamsPerClient: l.Int("EVENT_STREAMS_PER_CLIENT", 16, 0, 100000),
+		EventStreamMaxBytes:   int64(l.Int("EVENT_STREAM_MAX_BYTES", 16<<20, 1<<20, 1<<30)),
 
 		SessionIdleTimeout:     l.Duration("SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 30*24*time.Hour),
 		SessionAbsoluteTimeout: l.Duration("SESSION_ABSOLUTE_TIMEOUT", 12*time.Hour, time.Minute, 30*24*time.Hour),

@@ -27,6 +27,9 @@ func TestDefaults(t *testing.T) {
 	}
 	// The cache shares REDIS_URL's Redis; cursors are signed with the
 	// key kept in PostgreSQL.
+	if c.EventStreamMaxBytes != 16<<20 {
+		t.Errorf("EventStreamMaxBytes = %d, want 16 MiB", c.EventStreamMaxBytes)
+	}
 	if !c.RedisCacheURL.IsZero() || !c.CursorKey.IsZero() {
 		t.Errorf("RedisCacheURL, CursorKey = %q, %q, want both unset", c.RedisCacheURL.Reveal(), c.CursorKey.Reveal())
 	}
@@ -106,6 +109,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"REDIS_URL": "http://redis"}, "REDIS_URL"},
 		{map[string]string{"REDIS_CACHE_URL": "redis-cache:6379"}, "REDIS_CACHE_URL"},
 		{map[string]string{"CURSOR_KEY": "short"}, "CURSOR_KEY"},
+		{map[string]string{"EVENT_STREAM_MAX_BYTES": "1000"}, "EVENT_STREAM_MAX_BYTES"},
 		{map[string]string{"CURSOR_KEY": "0123456789abcdef0123456789abcdef", "CURSOR_KEY_FILE": "/x"}, "CURSOR_KEY"},
 		{map[string]string{"CORS_ORIGINS": "*"}, "CORS_ORIGINS"},
 		{map[string]string{"CORS_ORIGINS": "https://a.example/path"}, "CORS_ORIGINS"},

@@ -1,8 +1,12 @@
 // Package events carries every change to the inventory to every browser,
 // whichever replica made it, as Server-Sent Events.
 //
-// A Publisher appends each create, update and delete to one capped Redis
-// stream (XADD MAXLEN ~). On each replica one Broker goroutine reads the
+// A Publisher appends each create, update and delete to one Redis stream
+// capped by bytes, not only by count: an entry's data is at most
+// MaxEntryBytes (an item whose JSON is larger is announced without it, with
+// "item_omitted": true), and XADD trims the stream (MAXLEN ~) to as many
+// entries as the byte budget holds at that size, so a writer making large
+// items cannot grow it past the budget (see NewPublisher). On each replica one Broker goroutine reads the
 // stream (XREAD BLOCK: one Redis connection per replica, however many
 // browsers) into a ring of recent events, and every GET /api/events
 // connection serves itself from the ring. The SSE id of an event is its
@@ -51,8 +55,27 @@ const DefaultStream = "events"
 type Event struct {
 	ID   ID
 	Type string
-	Data []byte // JSON: {"id","item","instance_id"}
+	Data []byte // JSON: {"id","item" or "item_omitted","instance_id"}
 }
+
+// Bounds of the stream.
+const (
+	// MaxEntryBytes bounds the data of one entry: an event whose item
+	// would make it longer goes without the item.
+	MaxEntryBytes = 4 << 10
+	// DefaultMaxBytes is the stream's byte budget when none is given.
+	DefaultMaxBytes = 16 << 20
+	// entryOverhead is what Redis spends on an entry besides its data,
+	// with room to spare: the id, the type field, the listpack's lengths
+	// and flags, its node, and the allocator's rounding up (an entry of
+	// 4 KiB of data took 5.4 KiB in TestStreamStaysWithinItsByteBudget).
+	entryOverhead = 2 << 10
+	// nodeSlack is what approximate trimming may keep past MAXLEN: Redis
+	// removes whole nodes only, and with its default
+	// stream-node-max-bytes (4096) a node holds at most 4 KiB plus one
+	// entry. Twice that, to spare.
+	nodeSlack = 2 * (4096 + MaxEntryBytes + entryOverhead)
+)
 
 // Publisher appends events to the stream. It is safe for concurrent use.
 type Publisher struct {
@@ -63,32 +86,53 @@ type Publisher struct {
 }
 
 // NewPublisher returns a Publisher writing to stream (DefaultStream when
-// empty), keeping about maxLen entries (10000 when 0), stamping events with
-// instanceID.
-func NewPublisher(rdb redis.UniversalClient, stream string, maxLen int64, instanceID string) *Publisher {
+// empty) that keeps the stream within about maxBytes of Redis memory
+// (DefaultMaxBytes when 0), stamping events with instanceID. The budget
+// holds MaxLen entries of the largest size; smaller entries make the
+// stream smaller, never longer. The budget is counted with Redis's default
+// stream-node-max-bytes (4096); a larger setting lets it overshoot by up
+// to a node.
+func NewPublisher(rdb redis.UniversalClient, stream string, maxBytes int64, instanceID string) *Publisher {
 	if stream == "" {
 		stream = DefaultStream
 	}
-	if maxLen <= 0 {
-		maxLen = 10000
+	return &Publisher{rdb: rdb, stream: stream, maxLen: MaxLen(maxBytes), instanceID: instanceID}
+}
+
+// MaxLen is the MAXLEN of a stream whose budget is maxBytes
+// (DefaultMaxBytes when 0 or less): at least 1.
+func MaxLen(maxBytes int64) int64 {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
 	}
-	return &Publisher{rdb: rdb, stream: stream, maxLen: maxLen, instanceID: instanceID}
+	return max(1, (maxBytes-nodeSlack)/(MaxEntryBytes+entryOverhead))
 }
 
 type payload struct {
-	ID         string `json:"id"`
-	Item       any    `json:"item,omitempty"`
-	InstanceID string `json:"instance_id"`
+	ID          string `json:"id"`
+	Item        any    `json:"item,omitempty"`
+	ItemOmitted bool   `json:"item_omitted,omitempty"`
+	InstanceID  string `json:"instance_id"`
 }
 
 // Publish appends an event about the item with id; item is its new state,
-// nil for a delete. It returns the event's id. Call it after the write
-// commits; an error (Redis down) means the event is lost: log it, the
-// write stands.
+// nil for a delete. An item whose event would be over MaxEntryBytes is
+// left out ("item_omitted": true; readers GET the item). It returns the
+// event's id. Call it after the write commits; an error (Redis down)
+// means the event is lost: log it, the write stands.
 func (p *Publisher) Publish(ctx context.Context, typ, id string, item any) (ID, error) {
+	if !validType(typ) {
+		return ID{}, fmt.Errorf("events: %q is not an event type", typ)
+	}
 	data, err := json.Marshal(payload{ID: id, Item: item, InstanceID: p.instanceID})
+	if err == nil && len(data) > MaxEntryBytes {
+		data, err = json.Marshal(payload{ID: id, ItemOmitted: true, InstanceID: p.instanceID})
+	}
 	if err != nil {
 		return ID{}, fmt.Errorf("events: encode: %w", err)
+	}
+	if len(data) > MaxEntryBytes { // an id or instance id no caller makes
+		return ID{}, fmt.Errorf("events: an event about %.64q is over %d bytes even without its item", id, MaxEntryBytes)
 	}
 	s, err := p.rdb.XAdd(ctx, &redis.XAddArgs{
 		Stream: p.stream,

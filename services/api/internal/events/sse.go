@@ -34,6 +34,9 @@ type HandlerFunc = func(http.ResponseWriter, *http.Request) error
 //	event: item.created | item.updated | item.deleted
 //	data: {"id":"…","item":{…},"instance_id":"…"}
 //
+// where item is absent on a delete, and replaced by "item_omitted": true
+// when the item's JSON would make the event larger than MaxEntryBytes.
+//
 // with ": ping" comments every Heartbeat. A stream without Last-Event-ID
 // first gets an id-only message, so even a client that saw no event
 // resumes from where it connected. It returns an error only before the
