@@ -9,9 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
-
-	"go.opentelemetry.io/otel/trace"
 )
 
 // ParseLevel reads LOG_LEVEL values: debug, info, warn, error.
@@ -28,10 +27,10 @@ func ParseLevel(s string) (slog.Level, error) {
 
 // New returns a JSON logger writing to w that adds the service name to every
 // line, and the correlation id and the trace_id and span_id of the context,
-// when it has them.
+// when it has them. Its lines are slog.JSONHandler's; each is one Write
+// to w.
 func New(w io.Writer, service string, level slog.Level) *slog.Logger {
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
-	return slog.New(contextHandler{h}).With("service", service)
+	return slog.New(newHandler(w, level)).With("service", service)
 }
 
 type ctxKey struct{}
@@ -45,27 +44,6 @@ func WithCorrelationID(ctx context.Context, id string) context.Context {
 func CorrelationID(ctx context.Context) string {
 	id, _ := ctx.Value(ctxKey{}).(string)
 	return id
-}
-
-type contextHandler struct{ slog.Handler }
-
-func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := CorrelationID(ctx); id != "" {
-		r.AddAttrs(slog.String("correlation_id", id))
-	}
-	// The trace the request is part of, when it is traced (platform/telemetry).
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h contextHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return contextHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h contextHandler) WithGroup(name string) slog.Handler {
-	return contextHandler{h.Handler.WithGroup(name)}
 }
 
 // AppendJSONString appends s as a JSON string: quotes, backslashes and
@@ -110,4 +88,18 @@ func AppendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// LogAttrs is l.LogAttrs without the caller's program counter, which
+// slog.Logger takes for every line with a stack walk (runtime.Callers)
+// and only a handler that adds the source would read: the services'
+// never do. For the lines logged on every request.
+func LogAttrs(ctx context.Context, l *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
+	h := l.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }
