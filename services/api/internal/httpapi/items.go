@@ -30,7 +30,7 @@ type JSONReader interface {
 // it (echo's encoder ends the body with a newline).
 func writeJSON(c echo.Context, code int, b []byte) error {
 	res := c.Response()
-	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	res.Header()[echo.HeaderContentType] = jsonContentType
 	res.WriteHeader(code)
 	if _, err := res.Write(b); err != nil {
 		return err
@@ -40,6 +40,18 @@ func writeJSON(c echo.Context, code int, b []byte) error {
 }
 
 var newline = []byte("\n")
+
+// jsonContentType is the Content-Type of writeJSON's answers, shared like
+// securityHeaderValues: net/http only reads it, and Add copies a slice
+// that is full.
+var jsonContentType = []string{echo.MIMEApplicationJSON}
+
+// headerETag is "ETag" in net/http's canonical form: setETag assigns it
+// without Header.Set's canonicalising copy of the name per request.
+const headerETag = "Etag"
+
+// setETag sets the response's ETag header.
+func setETag(c echo.Context, tag string) { c.Response().Header()[headerETag] = []string{tag} }
 
 func (s *server) listItems(c echo.Context) error {
 	cursors, err := s.Cursors(c.Request().Context())
@@ -80,7 +92,7 @@ func (s *server) getItem(c echo.Context) error {
 			return err
 		}
 		tag := bodyETag(version, b)
-		c.Response().Header().Set("ETag", tag)
+		setETag(c, tag)
 		if h := c.Request().Header.Get("If-None-Match"); h != "" && matchesIfNoneMatch(h, tag) {
 			return c.NoContent(http.StatusNotModified)
 		}
@@ -91,7 +103,7 @@ func (s *server) getItem(c echo.Context) error {
 		return err
 	}
 	tag := etag(it)
-	c.Response().Header().Set("ETag", tag)
+	setETag(c, tag)
 	if h := c.Request().Header.Get("If-None-Match"); h != "" && matchesIfNoneMatch(h, tag) {
 		return c.NoContent(http.StatusNotModified)
 	}
@@ -118,7 +130,7 @@ func (s *server) createItem(c echo.Context) error {
 	}
 	s.publish(c, inventory.Event{Type: inventory.ItemCreated, ID: created.ID, Item: &created})
 	c.Response().Header().Set("Location", "/api/inventory/"+created.ID.String())
-	c.Response().Header().Set("ETag", etag(created))
+	setETag(c, etag(created))
 	return c.JSON(http.StatusCreated, created)
 }
 
@@ -229,7 +241,7 @@ func (s *server) deleteItem(c echo.Context) error {
 // written answers a successful PUT or PATCH and publishes the change.
 func (s *server) written(c echo.Context, it inventory.Item) error {
 	s.publish(c, inventory.Event{Type: inventory.ItemUpdated, ID: it.ID, Item: &it})
-	c.Response().Header().Set("ETag", etag(it))
+	setETag(c, etag(it))
 	return c.JSON(http.StatusOK, it)
 }
 

@@ -23,6 +23,11 @@ import (
 // CorrelationHeader carries a request's correlation id in and out.
 const CorrelationHeader = correlation.Header
 
+// correlationKey is CorrelationHeader in net/http's canonical form
+// ("X-Correlation-Id"): assigned directly, without Header.Set's
+// canonicalising copy of the name per request.
+var correlationKey = http.CanonicalHeaderKey(CorrelationHeader)
+
 // correlationID takes the request's correlation id by the stack's one rule
 // (platform/correlation) or makes one, sets it on the response, and puts it
 // in the request context so every log line carries it.
@@ -30,7 +35,7 @@ func correlationID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		id := correlation.From(r.Header)
-		c.Response().Header().Set(CorrelationHeader, id)
+		c.Response().Header()[correlationKey] = []string{id}
 		c.SetRequest(r.WithContext(logging.WithCorrelationID(r.Context(), id)))
 		return next(c)
 	}
@@ -89,7 +94,7 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.Metrics.ObserveRequest(route, r.Method, res.Status, d)
 		telemetry.SetRoute(r.Context(), r.Method, route)
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		logging.LogAttrs(r.Context(), s.log, slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.String("path", r.URL.Path),

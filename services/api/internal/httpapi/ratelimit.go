@@ -73,6 +73,17 @@ func limit(l Limiter, by budget) echo.MiddlewareFunc {
 	}
 }
 
+// The RateLimit-* names in net/http's canonical form ("Ratelimit-Limit"):
+// assigned to the header map directly they cost no canonicalising copy per
+// request, which Header.Set makes of a name not in that form.
+var (
+	headerLimit      = http.CanonicalHeaderKey("RateLimit-Limit")
+	headerRemaining  = http.CanonicalHeaderKey("RateLimit-Remaining")
+	headerReset      = http.CanonicalHeaderKey("RateLimit-Reset")
+	headerPolicy     = http.CanonicalHeaderKey("RateLimit-Policy")
+	headerRetryAfter = http.CanonicalHeaderKey("Retry-After")
+)
+
 // setRateLimitHeaders writes the RateLimit-* headers of the IETF draft for
 // r (none when r is unknown) and, for a refused request, Retry-After in
 // whole seconds (at least 1).
@@ -80,12 +91,17 @@ func setRateLimitHeaders(h http.Header, r ratelimit.Result) {
 	if !r.Known {
 		return
 	}
-	h.Set("RateLimit-Limit", strconv.Itoa(r.Limit.Burst))
-	h.Set("RateLimit-Remaining", strconv.Itoa(r.Remaining))
-	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(r.ResetAfter)))
-	h.Set("RateLimit-Policy", strconv.Itoa(r.Limit.Rate)+";w="+strconv.Itoa(ceilSeconds(r.Limit.Period)))
+	// One backing array for the four values, each a slice of one.
+	v := [...]string{
+		strconv.Itoa(r.Limit.Burst),
+		strconv.Itoa(r.Remaining),
+		strconv.Itoa(ceilSeconds(r.ResetAfter)),
+		strconv.Itoa(r.Limit.Rate) + ";w=" + strconv.Itoa(ceilSeconds(r.Limit.Period)),
+	}
+	vs := v[:]
+	h[headerLimit], h[headerRemaining], h[headerReset], h[headerPolicy] = vs[0:1:1], vs[1:2:2], vs[2:3:3], vs[3:4:4]
 	if !r.Allowed {
-		h.Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(r.RetryAfter))))
+		h[headerRetryAfter] = []string{strconv.Itoa(max(1, ceilSeconds(r.RetryAfter)))}
 	}
 }
 
