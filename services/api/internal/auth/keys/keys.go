@@ -5,7 +5,10 @@
 // hashes: a key is 256 random bits, so a fast hash makes a leaked table
 // useless while verification stays one index probe. The key itself exists
 // only in the output of Create (`api keys create NAME`), shown once, and
-// revocation takes effect at once on every replica (nothing is cached).
+// revocation takes effect at once on every replica: valid keys are never
+// cached. Only misses are, for a minute on each replica, so a repeated junk
+// X-API-Key costs one query, and a key that isn't base64url after its
+// prefix costs none at all (authentication runs before the rate limit).
 // Keys listed in API_KEYS_FILE are package auth's (auth.APIKeys).
 //
 // Store is an auth.Authenticator; the `api keys` subcommands are Run.
@@ -20,6 +23,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -39,6 +44,18 @@ const keyPrefix = "dex_"
 
 // maxKeyLen bounds what is hashed; no real key is longer.
 const maxKeyLen = 256
+
+// keyAlphabet is what follows keyPrefix in a key: base64url, as Create
+// makes them (and scripts/secrets.sh's file keys, a subset). Anything else
+// is refused without a query.
+const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// Misses are remembered for missTTL, at most maxMisses of them (then the
+// memory starts again).
+const (
+	missTTL   = time.Minute
+	maxMisses = 10000
+)
 
 // Key describes a key without its secret.
 type Key = store.APIKey
@@ -61,10 +78,44 @@ func hash(key string) []byte {
 // for concurrent use.
 type Store struct {
 	rows Rows
+
+	// misses holds, with when they were seen, the hashes rows did not
+	// know, so a client repeating a junk key costs no query after the
+	// first. Only misses: a revocation still takes effect at once.
+	mu     sync.Mutex
+	misses map[[sha256.Size]byte]time.Time
 }
 
 // NewStore returns a Store on rows.
-func NewStore(rows Rows) *Store { return &Store{rows: rows} }
+func NewStore(rows Rows) *Store {
+	return &Store{rows: rows, misses: map[[sha256.Size]byte]time.Time{}}
+}
+
+func (s *Store) knownMiss(h [sha256.Size]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.misses[h]
+	if ok && time.Since(at) > missTTL {
+		delete(s.misses, h)
+		return false
+	}
+	return ok
+}
+
+func (s *Store) rememberMiss(h [sha256.Size]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.misses) >= maxMisses {
+		clear(s.misses)
+	}
+	s.misses[h] = time.Now()
+}
+
+func (s *Store) forgetMiss(h [sha256.Size]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.misses, h)
+}
 
 // Create makes a key named name and returns it with its secret, which is
 // not kept anywhere: show it once.
@@ -86,6 +137,7 @@ func (s *Store) Create(ctx context.Context, name string) (Key, string, error) {
 	if err != nil {
 		return Key{}, "", err
 	}
+	s.forgetMiss(sha256.Sum256([]byte(secret)))
 	return k, secret, nil
 }
 
@@ -108,13 +160,20 @@ func (s *Store) Revoke(ctx context.Context, id string) (Key, error) {
 
 // Verify returns the live key whose secret is secret, or ErrInvalid. Any
 // other error means the check could not be made: PostgreSQL down is
-// store.ErrUnavailable (503), not the client's fault.
+// store.ErrUnavailable (503), not the client's fault. A malformed key
+// costs no query, nor does an unknown one seen in the last minute.
 func (s *Store) Verify(ctx context.Context, secret string) (Key, error) {
-	if !strings.HasPrefix(secret, keyPrefix) || len(secret) > maxKeyLen {
+	if !strings.HasPrefix(secret, keyPrefix) || len(secret) > maxKeyLen ||
+		strings.TrimLeft(secret[len(keyPrefix):], keyAlphabet) != "" {
 		return Key{}, ErrInvalid
 	}
-	k, err := s.rows.LiveAPIKey(ctx, hash(secret))
+	h := sha256.Sum256([]byte(secret))
+	if s.knownMiss(h) {
+		return Key{}, ErrInvalid
+	}
+	k, err := s.rows.LiveAPIKey(ctx, h[:])
 	if errors.Is(err, store.ErrNotFound) {
+		s.rememberMiss(h)
 		return Key{}, ErrInvalid
 	}
 	return k, err

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/docker-examples/stack/services/api/internal/auth"
@@ -187,4 +188,60 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 	if _, err := s.List(ctx); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("List with PostgreSQL down = %v, want store.ErrUnavailable", err)
 	}
+}
+
+// countingRows is the real store, counting the key lookups that reach it.
+type countingRows struct {
+	*store.Store
+	lookups atomic.Int64
+}
+
+func (c *countingRows) LiveAPIKey(ctx context.Context, hash []byte) (store.APIKey, error) {
+	c.lookups.Add(1)
+	return c.Store.LiveAPIKey(ctx, hash)
+}
+
+// A junk X-API-Key costs PostgreSQL at most one query: a malformed one
+// none, a repeated unknown one only the first time. Valid keys are not
+// remembered: a revocation takes effect at the next request.
+func TestJunkKeysDoNotReachTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	rows := &countingRows{Store: store.New(pgtest.New(t))}
+	s := keys.NewStore(rows)
+	lookups := func(want int64, what string) {
+		t.Helper()
+		if got := rows.lookups.Load(); got != want {
+			t.Errorf("%s: %d lookups in PostgreSQL, want %d", what, got, want)
+		}
+	}
+	for _, junk := range []string{"dex_" + strings.Repeat("%", 43), "dex_ab cd", "dex_" + strings.Repeat("é", 20)} {
+		if _, err := s.Verify(ctx, junk); !errors.Is(err, keys.ErrInvalid) {
+			t.Errorf("Verify(%q) = %v, want ErrInvalid", junk, err)
+		}
+	}
+	lookups(0, "malformed keys")
+	unknown := "dex_" + strings.Repeat("A", 43)
+	for range 5 {
+		if _, err := s.Verify(ctx, unknown); !errors.Is(err, keys.ErrInvalid) {
+			t.Fatalf("Verify(unknown) = %v, want ErrInvalid", err)
+		}
+	}
+	lookups(1, "one unknown key, five times")
+
+	k, secret, err := s.Create(ctx, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.Verify(ctx, secret); err != nil {
+			t.Fatalf("Verify(live key) = %v", err)
+		}
+	}
+	if _, err := s.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, secret); !errors.Is(err, keys.ErrInvalid) {
+		t.Errorf("Verify(revoked key) = %v, want ErrInvalid at once", err)
+	}
+	lookups(4, "a live key checked twice, then revoked")
 }
