@@ -1,9 +1,11 @@
 package inventory
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -235,6 +237,36 @@ func TestParseID(t *testing.T) {
 		strings.ReplaceAll(id.String(), "-", ""), strings.Repeat("g", 36)} {
 		if _, err := ParseID(bad); err == nil {
 			t.Errorf("ParseID(%q) = nil error", bad)
+		}
+	}
+}
+
+// Every filter of ListQuery is part of a cursor's list, so a filter added
+// later cannot be changed under a cursor without anyone noticing: setting
+// any field but Limit, After and Cursors changes filterIdentity.
+func TestEveryFilterIsInTheCursor(t *testing.T) {
+	base := ListQuery{}.filterIdentity()
+	typ := reflect.TypeFor[ListQuery]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		switch f.Name {
+		case "Limit", "After", "Cursors":
+			continue
+		}
+		var q ListQuery
+		v := reflect.ValueOf(&q).Elem().Field(i)
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString("x")
+		case reflect.Bool:
+			v.SetBool(true)
+		case reflect.Pointer:
+			v.Set(reflect.New(f.Type.Elem())) // the zero value, set
+		default:
+			t.Fatalf("ListQuery.%s is a %s: teach filterIdentity and this test about it", f.Name, f.Type)
+		}
+		if bytes.Equal(q.filterIdentity(), base) {
+			t.Errorf("ListQuery.%s is not part of filterIdentity: a cursor would survive a change of it", f.Name)
 		}
 	}
 }
