@@ -463,6 +463,10 @@ func startWriter(base, apiKey, prefix string, interval time.Duration) *writer {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/inventory", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("X-API-Key", apiKey)
+			// A write that reached a frozen task can be sent to another
+			// one only when the api can tell it is the same write: the
+			// key lets the lb move it, and the api run it once.
+			req.Header.Set("Idempotency-Key", fmt.Sprintf("%s-%d", prefix, i))
 			start := time.Now()
 			resp, err := client.Do(req)
 			status := "error"
