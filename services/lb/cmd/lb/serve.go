@@ -47,6 +47,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 
 	m := metrics.New()
 	streams := proxy.NewStreams()
+	streams.Limit(cfg.Limits.MaxStreams, cfg.Limits.MaxStreamsPerClient)
 	var accessLog *proxy.AccessLog
 	if cfg.AccessLog {
 		accessLog = proxy.NewAccessLog(stdout)

@@ -101,6 +101,13 @@ type Limits struct {
 	MaxInFlightPerBackend int           // MAX_INFLIGHT_PER_BACKEND, default 1000
 	QueueSize             int           // QUEUE_SIZE, default 1000
 	QueueTimeout          time.Duration // QUEUE_TIMEOUT, default 1s
+	// MaxStreams caps the event streams and WebSocket tunnels open at once
+	// (MAX_STREAMS, default 2000); they do not count against MaxInFlight
+	// nor MaxInFlightPerBackend.
+	MaxStreams int
+	// MaxStreamsPerClient caps them per client address
+	// (MAX_STREAMS_PER_CLIENT, default 16; 0 disables).
+	MaxStreamsPerClient int
 }
 
 // TLS configures the HTTPS listener.
@@ -177,6 +184,8 @@ func load(getenv func(string) string, readFile func(string) ([]byte, error)) (Co
 			MaxInFlightPerBackend: l.Int("MAX_INFLIGHT_PER_BACKEND", 1000, 1, 10_000_000),
 			QueueSize:             l.Int("QUEUE_SIZE", 1000, 0, 10_000_000),
 			QueueTimeout:          l.Duration("QUEUE_TIMEOUT", time.Second, 0, day),
+			MaxStreams:            l.Int("MAX_STREAMS", 2000, 1, 10_000_000),
+			MaxStreamsPerClient:   l.Int("MAX_STREAMS_PER_CLIENT", 16, 0, 10_000_000),
 		},
 		TLS: TLS{
 			CertFile:     l.Get("TLS_CERT_FILE"),

@@ -74,7 +74,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errOverloaded.write(x, r, x.requestID)
 		return
 	}
-	defer e.gate.leave()
+	x.edgeSlot = e.gate
+	defer x.leaveEdge()
 	e.next.ServeHTTP(x, r)
 }
 

@@ -26,6 +26,44 @@ type exchange struct {
 	tried       []*balancer.Backend
 	triedArray  [8]*balancer.Backend
 	noAccessLog bool
+
+	// The in-flight slots the request holds (the Edge's, its backend's),
+	// given back early when it turns into a long-lived stream.
+	edgeSlot    *gate
+	backendSlot *balancer.Backend
+	backendWake *gate
+}
+
+// becameStream gives back the in-flight slots of a request whose answer
+// is a long-lived stream: it holds a stream slot (Streams.admit) instead,
+// and ordinary requests keep theirs.
+func (x *exchange) becameStream() {
+	x.leaveEdge()
+	x.releaseBackend()
+}
+
+// leaveEdge gives back the Edge's slot, once.
+func (x *exchange) leaveEdge() {
+	if x.edgeSlot != nil {
+		x.edgeSlot.leave()
+		x.edgeSlot = nil
+	}
+}
+
+// holdBackend counts the request against b until releaseBackend, which
+// wakes a request queued for a backend slot.
+func (x *exchange) holdBackend(b *balancer.Backend, wake *gate) {
+	b.Acquire()
+	x.backendSlot, x.backendWake = b, wake
+}
+
+// releaseBackend ends the count holdBackend started, once.
+func (x *exchange) releaseBackend() {
+	if x.backendSlot != nil {
+		x.backendSlot.Release()
+		x.backendWake.signal()
+		x.backendSlot, x.backendWake = nil, nil
+	}
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}

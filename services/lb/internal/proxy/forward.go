@@ -182,6 +182,12 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if wantsStream(r) && f.streams.atCap(x.fwd.Client) {
+		// An EventSource at its client's cap: no backend needs to see it.
+		errTooManyStreams.write(x, r, x.requestID)
+		return
+	}
+
 	var last Problem = errNoBackend
 	for attempt := 0; ; attempt++ {
 		b := f.pick(r, x)
@@ -266,11 +272,8 @@ func (f *Forwarder) otherAvailable(tried []*balancer.Backend) bool {
 func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *backendData,
 	target string, kept []byte, body io.Reader, bodyLen int64, upgrade, discard5xx, replay bool,
 	retryElsewhere func() bool) (attemptResult, Problem) {
-	b.Acquire()
-	defer func() {
-		b.Release()
-		f.waitq.signal()
-	}()
+	x.holdBackend(b, f.waitq)
+	defer x.releaseBackend()
 	start := time.Now()
 	dctx, cancelDial := context.WithCancelCause(r.Context())
 	defer cancelDial(nil)
@@ -376,6 +379,13 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 			c.destroy()
 			return failedSent, errBadGateway
 		}
+		p, ok := f.streams.admit(x.fwd.Client)
+		if !ok {
+			c.destroy()
+			p.write(x, r, x.requestID)
+			return done, Problem{}
+		}
+		defer f.streams.leave(x.fwd.Client)
 		f.tunnel(x, r, c, resp)
 		return done, Problem{}
 	}
@@ -385,6 +395,18 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 
 // respond copies the response header and body to the client.
 func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d *backendData, c *upConn, resp *http.Response) {
+	streaming := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if streaming {
+		// However the request looked, its answer is a long-lived stream:
+		// it takes a stream slot, or the client hears it has too many.
+		p, ok := f.streams.admit(x.fwd.Client)
+		if !ok {
+			c.destroy()
+			p.write(x, r, x.requestID)
+			return
+		}
+		defer f.streams.leave(x.fwd.Client)
+	}
 	h := x.Header()
 	conn := len(resp.Header["Connection"]) > 0
 	for k, vv := range resp.Header {
@@ -399,7 +421,6 @@ func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d
 	if f.sticky != nil {
 		f.sticky.Stick(h, r, b)
 	}
-	streaming := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	if !streaming && resp.ContentLength < 0 && bodyAllowed(r.Method, resp.StatusCode) {
 		f.relayUnsized(x, d, c, resp)
 		return
@@ -413,9 +434,13 @@ func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d
 		_ = rc.SetReadDeadline(time.Time{})
 		st = f.streams.add(c)
 		defer f.streams.remove(st)
+		x.becameStream()
 		// A backend marked down sends no more events: end the stream
 		// politely so that the client reconnects to another one.
 		defer context.AfterFunc(b.Lost(), st.stop)()
+		// Nor does a client that went away need any: its stream slot is
+		// free at once, not at the backend's next event.
+		defer context.AfterFunc(r.Context(), st.stop)()
 	}
 	x.WriteHeader(resp.StatusCode)
 	if !bodyAllowed(r.Method, resp.StatusCode) {
@@ -575,6 +600,12 @@ func (f *Forwarder) bodyError(x *exchange, r *http.Request, err error) {
 		return
 	}
 	errBodyUnread.write(x, r, x.requestID)
+}
+
+// wantsStream reports whether r asks for an event stream (EventSource
+// sends Accept: text/event-stream) or a protocol switch (WebSocket).
+func wantsStream(r *http.Request) bool {
+	return isUpgrade(r) || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
 // idempotent reports whether method may be repeated without changing

@@ -5,20 +5,87 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/docker-examples/stack/platform/problem"
 )
 
 // Streams tracks long-lived responses (event streams, bodies without a
 // length, WebSocket tunnels) so that shutdown can end them politely:
 // streamed responses finish cleanly (an EventSource reconnects, to
 // another lb), WebSocket clients get a close frame "going away".
-// Safe for concurrent use.
+//
+// It also caps the event streams and WebSocket tunnels open at once,
+// overall and per client address (Limit, admit, leave): they live for
+// minutes or hours, so they have slots of their own instead of holding
+// the in-flight slots ordinary requests need. Safe for concurrent use.
 type Streams struct {
 	mu      sync.Mutex
 	m       map[*stream]struct{}
 	closing bool
+
+	maxTotal, maxPerClient int // 0: no cap
+	open                   int
+	perClient              map[netip.Addr]int
+}
+
+// Limit caps the streams admitted at once: total overall, perClient per
+// client address (0 for no cap). Call it before serving.
+func (s *Streams) Limit(total, perClient int) {
+	s.mu.Lock()
+	s.maxTotal, s.maxPerClient = total, perClient
+	s.mu.Unlock()
+}
+
+// errTooManyStreams answers a client at its stream cap, or the lb at its own.
+var (
+	errTooManyStreams = Problem{rateLimited, "too many event streams from this client: close one first", 5}
+	errStreamsFull    = Problem{problem.Unavailable, "the load balancer holds as many event streams as it may", 5}
+)
+
+// rateLimited is the api's 429 condition, answered by the lb here.
+var rateLimited = problem.Kind{Status: http.StatusTooManyRequests, Slug: "rate-limited", Title: "Too many requests"}
+
+// admit takes a stream slot for client, or reports the problem to answer
+// when the client or the lb is at its cap. Every admitted stream is left
+// with leave.
+func (s *Streams) admit(client netip.Addr) (Problem, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxTotal > 0 && s.open >= s.maxTotal {
+		return errStreamsFull, false
+	}
+	if s.maxPerClient > 0 && s.perClient[client] >= s.maxPerClient {
+		return errTooManyStreams, false
+	}
+	if s.perClient == nil {
+		s.perClient = map[netip.Addr]int{}
+	}
+	s.open++
+	s.perClient[client]++
+	return Problem{}, true
+}
+
+// atCap reports whether client may open no further stream.
+func (s *Streams) atCap(client netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxPerClient > 0 && s.perClient[client] >= s.maxPerClient
+}
+
+// leave frees the slot admit took.
+func (s *Streams) leave(client netip.Addr) {
+	s.mu.Lock()
+	s.open--
+	if n := s.perClient[client] - 1; n > 0 {
+		s.perClient[client] = n
+	} else {
+		delete(s.perClient, client)
+	}
+	s.mu.Unlock()
 }
 
 type stream struct {
@@ -110,6 +177,7 @@ func (f *Forwarder) tunnel(x *exchange, r *http.Request, c *upConn, resp *http.R
 	}
 	st := f.streams.add(c)
 	defer f.streams.remove(st)
+	x.becameStream()
 
 	backendDone := make(chan int64, 1)
 	go func() {
