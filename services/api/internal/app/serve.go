@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
@@ -136,10 +134,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	idem := idempotency.New(rdb, idempotency.Options{
-		Log:   log,
-		Scope: func(r *http.Request) string { p, _ := auth.FromContext(r.Context()); return p.Subject },
-	})
+	idem := idempotency.New(rdb, idempotency.Options{Log: log})
 
 	itemEvents := events.ItemEvents{P: events.NewPublisher(rdb, "", cfg.EventStreamMaxBytes, cfg.InstanceID)}
 	cachedItems := cache.NewItems(st, itemCache)
@@ -198,7 +193,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 			Limiter: limiter, PerIP: cfg.RateLimit, PerKey: cfg.RateLimitKey,
 			LoginLimiter: loginLimiter, Login: cfg.RateLimitLogin,
 		},
-		WriteMiddleware: []echo.MiddlewareFunc{httpapi.Middleware(idem.Wrap)},
+		Idempotency: idem,
 	})
 
 	if cfg.DebugAddr != "" {

@@ -12,7 +12,7 @@ import (
 // (which answers preflights itself: they never need credentials nor count
 // against a limit), body limit. Under /api: identify the caller, then rate
 // limit (by principal, else client IP); writes then require the caller
-// (401/403) and run the write middleware (idempotency keys).
+// (401/403), then honour an Idempotency-Key.
 func (s *server) routes(e *echo.Echo) {
 	e.Use(
 		correlationID,
@@ -42,7 +42,10 @@ func (s *server) routes(e *echo.Echo) {
 	if s.ReadsRequireAuth {
 		read = append(slices.Clip(public), s.requireAuth)
 	}
-	write := append(append(slices.Clip(public), s.requireAuth), s.WriteMiddleware...)
+	write := append(slices.Clip(public), s.requireAuth)
+	if s.Idempotency != nil {
+		write = append(write, s.idempotent)
+	}
 	login := slices.Clip(public)
 	if s.RateLimit.LoginLimiter != nil {
 		login = append(login, limit(s.RateLimit.LoginLimiter, s.loginBudget))

@@ -68,8 +68,7 @@ type ReplicaLister interface {
 }
 
 // HandlerFunc is an http handler that returns its error to the API's error
-// handler instead of writing it; the event and idempotency packages
-// speak it, and Handler and Middleware adapt it to echo.
+// handler instead of writing it; the event package speaks it, and Handler and Middleware adapt it to echo.
 type HandlerFunc = func(http.ResponseWriter, *http.Request) error
 
 // EventStream serves GET /api/events (*events.Broker).
@@ -128,9 +127,9 @@ type Deps struct {
 	// RateLimit is the budgets of /api requests. It runs after the caller
 	// is identified and before the handler and its authorisation check.
 	RateLimit RateLimit
-	// WriteMiddleware runs on every write after authentication (the
-	// principal is in auth.FromContext), e.g. idempotency keys.
-	WriteMiddleware []echo.MiddlewareFunc
+	// Idempotency keeps the responses of writes made with an
+	// Idempotency-Key, per principal. Nil ignores the header.
+	Idempotency Idempotency
 }
 
 // MaxBodyBytes bounds every request body.

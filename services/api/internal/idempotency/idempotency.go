@@ -1,26 +1,27 @@
-// Package idempotency makes POST requests safe to retry with an
-// Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header).
+// Package idempotency keeps, in Redis, the responses of requests made with
+// an Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header), so
+// that a POST is safe to retry on any replica. The API's HTTP layer reads
+// the key and the body, records the response and replays it.
 //
-// The first request with a key runs; its response (status, the headers
-// the handler set, body) is stored in Redis for Options.TTL. A retry with
-// the same key and the same request (method, path, query and body, compared
-// by SHA-256) gets that response again, on any replica, marked
-// Idempotent-Replayed: true, and the handler does not run. The same key with
-// a different request is ErrMismatch (422 idempotency-mismatch). While the
+// The first request with a key takes a Lease (Store.Begin) and runs; its
+// response (status, the headers the handler set, body) is then stored for
+// Options.TTL (Lease.Complete). A retry with the same key and the same
+// request (its Fingerprint: method, path, query and body, by SHA-256) gets
+// that Response to replay instead of running. The same key with a
+// different request is ErrMismatch (422 idempotency-mismatch). While the
 // first is still running, a concurrent request with the key gets
 // ErrInProgress (409, Retry-After: 1): exactly one of them runs.
 //
-// Keys are scoped (Options.Scope, typically the authenticated principal), so
-// one caller's key can never replay another caller's response.
+// Keys are scoped (typically by the authenticated principal), so one
+// caller's key can never replay another caller's response.
 //
-// Only completed responses are stored: when the handler returns an error,
-// answers 5xx or panics, the key is released and a retry runs again.
+// Only completed responses are stored: a request that fails (an error, a
+// 5xx, a panic) releases its key (Lease.Release) and a retry runs again.
 // Redis failing is ErrUnavailable (503) unless Options.FailOpen, when the
 // request runs without the guarantee and the failure is logged.
 package idempotency
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -28,15 +29,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/docker-examples/stack/platform/statuswriter"
 )
 
 // Header is the request header that carries the key.
@@ -105,7 +102,7 @@ func ParseKey(v string) (string, error) {
 	return v, nil
 }
 
-// Options tune the middleware. The zero value is usable.
+// Options tune a Store. The zero value is usable.
 type Options struct {
 	// TTL is how long a completed response is kept, default 24 hours.
 	TTL time.Duration
@@ -113,18 +110,8 @@ type Options struct {
 	// replica die mid-request), default 1 minute; keep it above the
 	// server's WriteTimeout.
 	LockTTL time.Duration
-	// MaxBody is the most request bytes read; longer bodies get an
-	// *http.MaxBytesError (413). Default 1 MiB; the API's own body limit
-	// normally stops them first.
-	MaxBody int64
-	// MaxStored is the largest response body stored, default 1 MiB;
-	// larger responses are sent but not stored, and the key is released.
-	MaxStored int
 	// Prefix starts every Redis key, default "idem:".
 	Prefix string
-	// Scope names the caller's key space, default one space for all.
-	// Pass the authenticated principal's id.
-	Scope func(*http.Request) string
 	// FailOpen runs requests without the guarantee when Redis fails,
 	// instead of ErrUnavailable.
 	FailOpen bool
@@ -132,40 +119,35 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// HandlerFunc is an http handler that returns its error to the service's
-// error handler instead of writing it.
-type HandlerFunc = func(http.ResponseWriter, *http.Request) error
-
-// Middleware is the idempotency middleware. It is safe for concurrent use.
-type Middleware struct {
+// Store keeps the keys and their responses. It is safe for concurrent use;
+// replicas built on one Redis share them.
+type Store struct {
 	rdb  redis.UniversalClient
 	opts Options
 }
 
-// New returns the middleware on rdb.
-func New(rdb redis.UniversalClient, opts Options) *Middleware {
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.TTL <= 0 {
 		opts.TTL = 24 * time.Hour
 	}
 	if opts.LockTTL <= 0 {
 		opts.LockTTL = time.Minute
 	}
-	if opts.MaxBody <= 0 {
-		opts.MaxBody = 1 << 20
-	}
-	if opts.MaxStored <= 0 {
-		opts.MaxStored = 1 << 20
-	}
 	if opts.Prefix == "" {
 		opts.Prefix = "idem:"
-	}
-	if opts.Scope == nil {
-		opts.Scope = func(*http.Request) string { return "" }
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Middleware{rdb: rdb, opts: opts}
+	return &Store{rdb: rdb, opts: opts}
+}
+
+// Response is a completed response as stored and replayed.
+type Response struct {
+	Status int
+	Header http.Header // the headers the handler set
+	Body   []byte
 }
 
 // record is what Redis holds under a key.
@@ -194,133 +176,117 @@ end
 return false
 `)
 
-// Wrap guards next: POST requests with an Idempotency-Key run at most once
-// per key. Other requests pass through untouched.
-func (m *Middleware) Wrap(next HandlerFunc) HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		vals := r.Header.Values(Header)
-		if r.Method != http.MethodPost || len(vals) == 0 {
-			return next(w, r)
-		}
-		if len(vals) > 1 {
-			return fmt.Errorf("%w: the header is repeated", ErrInvalidKey)
-		}
-		key, err := ParseKey(vals[0])
+// Begin claims key, in the caller's scope, for the request whose
+// Fingerprint is fp. It returns
+//
+//   - a Lease when this request is the first with the key: run it, then
+//     Complete or Release the lease;
+//   - the Response to replay when the same request already completed;
+//   - ErrMismatch (another request used the key), ErrInProgress (the
+//     first is still running), or ErrUnavailable (Redis failing).
+//
+// With Redis failing and Options.FailOpen it returns neither a Lease nor a
+// Response nor an error: run the request without the guarantee.
+func (s *Store) Begin(ctx context.Context, scope, key, fp string) (*Lease, *Response, error) {
+	rkey := s.redisKey(scope, key)
+	for range 3 { // a key can expire between SET NX and GET: try again
+		owner := token()
+		lock, _ := json.Marshal(record{Owner: owner, Fingerprint: fp})
+		ok, err := s.rdb.SetNX(ctx, rkey, lock, s.opts.LockTTL).Result()
 		if err != nil {
-			return err
+			return nil, nil, s.degraded(ctx, err)
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, m.opts.MaxBody+1))
+		if ok {
+			return &Lease{s: s, key: rkey, owner: owner, fp: fp}, nil, nil
+		}
+		raw, err := s.rdb.Get(ctx, rkey).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
 		if err != nil {
-			return err // a *http.MaxBytesError from the API's limit stays one
+			return nil, nil, s.degraded(ctx, err)
 		}
-		if int64(len(body)) > m.opts.MaxBody {
-			return &http.MaxBytesError{Limit: m.opts.MaxBody}
+		var rec record
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return nil, nil, fmt.Errorf("idempotency: decode stored record: %w", err)
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-
-		fp := fingerprint(r, body)
-		rkey := m.redisKey(m.opts.Scope(r), key)
-		ctx := r.Context()
-		for range 3 { // a key can expire between SET NX and GET: try again
-			owner := token()
-			lock, _ := json.Marshal(record{Owner: owner, Fingerprint: fp})
-			ok, err := m.rdb.SetNX(ctx, rkey, lock, m.opts.LockTTL).Result()
-			if err != nil {
-				return m.degraded(ctx, w, r, next, err)
-			}
-			if ok {
-				return m.run(w, r, next, rkey, owner, fp)
-			}
-			raw, err := m.rdb.Get(ctx, rkey).Bytes()
-			if errors.Is(err, redis.Nil) {
-				continue
-			}
-			if err != nil {
-				return m.degraded(ctx, w, r, next, err)
-			}
-			var rec record
-			if err := json.Unmarshal(raw, &rec); err != nil {
-				return fmt.Errorf("idempotency: decode stored record: %w", err)
-			}
-			switch {
-			case rec.Fingerprint != fp:
-				return ErrMismatch
-			case rec.Status == 0:
-				w.Header().Set("Retry-After", "1")
-				return ErrInProgress
-			default:
-				return replay(w, rec)
-			}
+		switch {
+		case rec.Fingerprint != fp:
+			return nil, nil, ErrMismatch
+		case rec.Status == 0:
+			return nil, nil, ErrInProgress
+		default:
+			return nil, &Response{Status: rec.Status, Header: rec.Header, Body: rec.Body}, nil
 		}
-		return ErrInProgress
 	}
+	return nil, nil, ErrInProgress
 }
 
-func (m *Middleware) degraded(ctx context.Context, w http.ResponseWriter, r *http.Request, next HandlerFunc, err error) error {
+// degraded is Begin's answer when Redis fails: nil when failing open.
+func (s *Store) degraded(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	m.opts.Log.WarnContext(ctx, "idempotency store unavailable", slog.Bool("fail_open", m.opts.FailOpen), slog.Any("error", err))
-	if m.opts.FailOpen {
-		return next(w, r)
+	s.opts.Log.WarnContext(ctx, "idempotency store unavailable", slog.Bool("fail_open", s.opts.FailOpen), slog.Any("error", err))
+	if s.opts.FailOpen {
+		return nil
 	}
-	return ErrUnavailable
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
-// run calls next as the key's owner and stores or releases the result.
-func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next HandlerFunc, rkey, owner, fp string) (err error) {
-	// Redis work after the handler must happen even if the client left.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+// Lease is a running request's hold on its key, until Complete or Release.
+type Lease struct {
+	s              *Store
+	key, owner, fp string
+}
+
+// Complete stores res as the key's response for Options.TTL. A failure is
+// logged: the key then frees itself after the lock TTL, and a retry after
+// that runs again. It works on after ctx is cancelled (the client left).
+func (l *Lease) Complete(ctx context.Context, res Response) {
+	ctx, cancel := afterRequest(ctx)
 	defer cancel()
-	done := false
-	defer func() {
-		if !done { // a panic: free the key, then let the panic go on
-			_ = releaseScript.Run(ctx, m.rdb, []string{rkey}, owner).Err()
-		}
-	}()
-	rec := newRecorder(w, m.opts.MaxStored)
-	err = next(rec, r)
-	done = true
-
-	if err != nil || rec.Status == 0 || rec.Status >= 500 || rec.overflow {
-		if rerr := releaseScript.Run(ctx, m.rdb, []string{rkey}, owner).Err(); rerr != nil {
-			m.opts.Log.WarnContext(ctx, "idempotency key not released; it frees itself after the lock TTL",
-				slog.Any("error", rerr))
-		}
-		return err
+	stored, err := json.Marshal(record{Fingerprint: l.fp, Status: res.Status, Header: res.Header, Body: res.Body})
+	if err == nil {
+		err = completeScript.Run(ctx, l.s.rdb, []string{l.key}, l.owner, stored, l.s.opts.TTL.Milliseconds()).Err()
 	}
-	stored, merr := json.Marshal(record{Fingerprint: fp, Status: rec.Status, Header: rec.header(), Body: rec.body.Bytes()})
-	if merr == nil {
-		merr = completeScript.Run(ctx, m.rdb, []string{rkey}, owner, stored, m.opts.TTL.Milliseconds()).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		l.s.opts.Log.WarnContext(ctx, "idempotent response not stored; a retry after the lock TTL would run again",
+			slog.Any("error", err))
 	}
-	if merr != nil && !errors.Is(merr, redis.Nil) {
-		m.opts.Log.WarnContext(ctx, "idempotent response not stored; a retry after the lock TTL would run again",
-			slog.Any("error", merr))
-	}
-	return nil
 }
 
-func replay(w http.ResponseWriter, rec record) error {
-	for k, vs := range rec.Header {
-		w.Header()[k] = vs
+// Release frees the key without a response, so a retry runs again. A
+// failure is logged: the key then frees itself after the lock TTL. It
+// works on after ctx is cancelled.
+func (l *Lease) Release(ctx context.Context) {
+	ctx, cancel := afterRequest(ctx)
+	defer cancel()
+	if err := releaseScript.Run(ctx, l.s.rdb, []string{l.key}, l.owner).Err(); err != nil {
+		l.s.opts.Log.WarnContext(ctx, "idempotency key not released; it frees itself after the lock TTL",
+			slog.Any("error", err))
 	}
-	w.Header().Set(ReplayedHeader, "true")
-	w.WriteHeader(rec.Status)
-	_, err := w.Write(rec.Body)
-	return err
 }
 
-func (m *Middleware) redisKey(scope, key string) string {
+// afterRequest is ctx without its cancellation, bounded: Redis work after
+// the handler must happen even if the client left.
+func afterRequest(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
+func (s *Store) redisKey(scope, key string) string {
 	h := sha256.New()
 	h.Write([]byte(scope))
 	h.Write([]byte{0})
 	h.Write([]byte(key))
-	return m.opts.Prefix + hex.EncodeToString(h.Sum(nil))
+	return s.opts.Prefix + hex.EncodeToString(h.Sum(nil))
 }
 
-func fingerprint(r *http.Request, body []byte) string {
+// Fingerprint identifies a request: its method, escaped path, raw query
+// and body.
+func Fingerprint(method, path, rawQuery string, body []byte) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n", r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
+	fmt.Fprintf(h, "%s\n%s\n%s\n", method, path, rawQuery)
 	h.Write(body)
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -329,58 +295,4 @@ func token() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// notStored are headers that describe one delivery, not the response.
-var notStored = []string{"Date", "Set-Cookie", "X-Correlation-Id", "Retry-After",
-	"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset", "Ratelimit-Policy"}
-
-// recorder passes the response through (the stack's status-recording
-// writer) and keeps a copy of what the handler set: the headers it added or
-// changed, its body.
-type recorder struct {
-	statuswriter.Writer
-	before   http.Header
-	after    http.Header
-	body     bytes.Buffer
-	max      int
-	overflow bool
-}
-
-func newRecorder(w http.ResponseWriter, max int) *recorder {
-	return &recorder{Writer: statuswriter.Writer{ResponseWriter: w}, before: w.Header().Clone(), max: max}
-}
-
-func (rec *recorder) WriteHeader(code int) {
-	if rec.Status == 0 && code >= 200 {
-		rec.after = rec.Header().Clone()
-	}
-	rec.Writer.WriteHeader(code)
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.Status == 0 {
-		rec.WriteHeader(http.StatusOK)
-	}
-	if !rec.overflow {
-		if rec.body.Len()+len(b) > rec.max {
-			rec.overflow = true
-			rec.body = bytes.Buffer{}
-		} else {
-			rec.body.Write(b)
-		}
-	}
-	return rec.Writer.Write(b)
-}
-
-// header returns the headers the handler added or changed.
-func (rec *recorder) header() http.Header {
-	out := http.Header{}
-	for k, vs := range rec.after {
-		if slices.Contains(notStored, k) || slices.Equal(rec.before[k], vs) {
-			continue
-		}
-		out[k] = vs
-	}
-	return out
 }

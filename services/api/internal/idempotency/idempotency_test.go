@@ -1,13 +1,11 @@
 package idempotency_test
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -23,257 +21,103 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// api plays one replica: an outer middleware setting a correlation id, the
-// idempotency middleware, a create handler counting its runs, and an error
-// handler.
-type api struct {
-	creates atomic.Int64
-	h       http.Handler
-	// block, when set, holds the create handler until closed.
-	block chan struct{}
-	// entered is signalled when the create handler starts.
-	entered chan struct{}
-}
+var (
+	ctx     = context.Background()
+	created = idempotency.Response{Status: http.StatusCreated, Header: http.Header{"Location": {"/api/inventory/1"}}, Body: []byte(`{"id":"1"}`)}
+	fpA     = idempotency.Fingerprint("POST", "/api/inventory", "", []byte(`{"name":"a"}`))
+)
 
-func newAPI(t *testing.T, r *faultredis.Redis, opts idempotency.Options) *api {
+// begin is Begin that must give a lease.
+func begin(t *testing.T, s *idempotency.Store, scope, key, fp string) *idempotency.Lease {
 	t.Helper()
-	a := &api{entered: make(chan struct{}, 10)}
-	if opts.Scope == nil {
-		opts.Scope = func(r *http.Request) string { return r.Header.Get("X-Principal") }
+	lease, replay, err := s.Begin(ctx, scope, key, fp)
+	if err != nil || lease == nil || replay != nil {
+		t.Fatalf("Begin(%q, %q) = %v, %v, %v; want a lease", scope, key, lease, replay, err)
 	}
-	mw := idempotency.New(r.Client(t), opts)
-	create := func(w http.ResponseWriter, r *http.Request) error {
-		a.entered <- struct{}{}
-		if a.block != nil {
-			<-a.block
-		}
-		switch r.URL.Query().Get("fail") {
-		case "error":
-			return errors.New("handler error")
-		case "500":
-			w.WriteHeader(http.StatusInternalServerError)
-			return nil
-		case "panic":
-			panic("handler panic")
-		}
-		n := a.creates.Add(1)
-		w.Header().Set("Location", fmt.Sprintf("/api/inventory/%d", n))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"id":"%d"}`, n)
-		return nil
-	}
-	h := mw.Wrap(create)
-	a.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Correlation-ID", r.Header.Get("X-Request-Seq"))
-		defer func() {
-			if v := recover(); v != nil {
-				w.WriteHeader(http.StatusInternalServerError)
-			}
-		}()
-		if err := h(w, r); err != nil {
-			w.WriteHeader(statusOf(err))
-			fmt.Fprint(w, err)
-		}
-	})
-	return a
+	return lease
 }
 
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, idempotency.ErrInvalidKey):
-		return http.StatusBadRequest
-	case errors.Is(err, idempotency.ErrMismatch):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, idempotency.ErrInProgress):
-		return http.StatusConflict
-	case errors.Is(err, idempotency.ErrUnavailable):
-		return http.StatusServiceUnavailable
+// replayed is Begin that must give a response to replay.
+func replayed(t *testing.T, s *idempotency.Store, scope, key, fp string) idempotency.Response {
+	t.Helper()
+	lease, replay, err := s.Begin(ctx, scope, key, fp)
+	if err != nil || lease != nil || replay == nil {
+		t.Fatalf("Begin(%q, %q) = %v, %v, %v; want a response to replay", scope, key, lease, replay, err)
 	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusInternalServerError
-}
-
-type req struct {
-	method, path, key, body, principal, seq string
-}
-
-func (a *api) do(q req) *httptest.ResponseRecorder {
-	if q.method == "" {
-		q.method = http.MethodPost
-	}
-	if q.path == "" {
-		q.path = "/api/inventory"
-	}
-	r := httptest.NewRequest(q.method, q.path, strings.NewReader(q.body))
-	if q.key != "" {
-		r.Header.Set(idempotency.Header, q.key)
-	}
-	r.Header.Set("X-Principal", q.principal)
-	r.Header.Set("X-Request-Seq", q.seq)
-	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, r)
-	return rec
-}
-
-type response struct {
-	Status   int
-	Location string
-	Body     string
-}
-
-func summary(rec *httptest.ResponseRecorder) response {
-	return response{rec.Code, rec.Header().Get("Location"), rec.Body.String()}
+	return *replay
 }
 
 func TestReplayOnAnyReplica(t *testing.T) {
 	r := faultredis.New(t)
-	a1, a2 := newAPI(t, r, idempotency.Options{}), newAPI(t, r, idempotency.Options{})
-	q := req{key: "k-1", body: `{"name":"postgres"}`, seq: "1"}
-
-	first := a1.do(q)
-	q.seq = "2"
-	again := a2.do(q)
-
-	if first.Code != http.StatusCreated {
-		t.Fatalf("first: %d %s", first.Code, first.Body)
+	s1, s2 := idempotency.New(r.Client(t), idempotency.Options{}), idempotency.New(r.Client(t), idempotency.Options{})
+	begin(t, s1, "", "k-1", fpA).Complete(ctx, created)
+	if diff := cmp.Diff(created, replayed(t, s2, "", "k-1", fpA)); diff != "" {
+		t.Errorf("replay on replica 2 (-stored +replayed):\n%s", diff)
 	}
-	if diff := cmp.Diff(summary(first), summary(again)); diff != "" {
-		t.Errorf("replay on replica 2 differs (-first +replay):\n%s", diff)
-	}
-	if got := again.Header().Get(idempotency.ReplayedHeader); got != "true" {
-		t.Errorf("%s = %q, want true", idempotency.ReplayedHeader, got)
-	}
-	if got := again.Header().Get("X-Correlation-ID"); got != "2" {
-		t.Errorf("replay's X-Correlation-ID = %q, want the retry's own (2)", got)
-	}
-	if n := a1.creates.Load() + a2.creates.Load(); n != 1 {
-		t.Errorf("handler ran %d times, want 1", n)
-	}
-	// Without a key, or another key, the request runs.
-	a1.do(req{body: q.body})
-	a1.do(req{key: "k-2", body: q.body})
-	if n := a1.creates.Load() + a2.creates.Load(); n != 3 {
-		t.Errorf("handler ran %d times after two unkeyed/new-key posts, want 3", n)
-	}
+	// Another key runs.
+	begin(t, s2, "", "k-2", fpA)
 }
 
 func TestSameKeyDifferentRequest(t *testing.T) {
 	r := faultredis.New(t)
-	a := newAPI(t, r, idempotency.Options{})
-	a.do(req{key: "k", body: `{"name":"a"}`})
-	for _, q := range []req{
-		{key: "k", body: `{"name":"b"}`},
-		{key: "k", body: `{"name":"a"}`, path: "/api/inventory/import"},
+	s := idempotency.New(r.Client(t), idempotency.Options{})
+	begin(t, s, "", "k", fpA).Complete(ctx, created)
+	for _, fp := range []string{
+		idempotency.Fingerprint("POST", "/api/inventory", "", []byte(`{"name":"b"}`)),
+		idempotency.Fingerprint("POST", "/api/import/compose", "", []byte(`{"name":"a"}`)),
+		idempotency.Fingerprint("POST", "/api/inventory", "dry_run=true", []byte(`{"name":"a"}`)),
 	} {
-		if rec := a.do(q); rec.Code != http.StatusUnprocessableEntity {
-			t.Errorf("%+v: %d, want 422", q, rec.Code)
+		if _, _, err := s.Begin(ctx, "", "k", fp); !errors.Is(err, idempotency.ErrMismatch) {
+			t.Errorf("the key with another request: %v, want ErrMismatch (422)", err)
 		}
-	}
-	if n := a.creates.Load(); n != 1 {
-		t.Errorf("handler ran %d times, want 1", n)
 	}
 }
 
 func TestKeysAreScopedByCaller(t *testing.T) {
 	r := faultredis.New(t)
-	a := newAPI(t, r, idempotency.Options{})
-	alice := a.do(req{key: "k", body: "{}", principal: "alice"})
-	bob := a.do(req{key: "k", body: "{}", principal: "bob"})
-	if bob.Header().Get(idempotency.ReplayedHeader) != "" || bob.Body.String() == alice.Body.String() {
-		t.Errorf("bob got alice's response %q for the same key", bob.Body)
-	}
+	s := idempotency.New(r.Client(t), idempotency.Options{})
+	begin(t, s, "alice", "k", fpA).Complete(ctx, created)
+	begin(t, s, "bob", "k", fpA) // bob's request runs: alice's response is hers
 }
 
 func TestConcurrentRequestsOneRuns(t *testing.T) {
 	r := faultredis.New(t)
-	a1, a2 := newAPI(t, r, idempotency.Options{}), newAPI(t, r, idempotency.Options{})
-	a1.block = make(chan struct{})
-	q := req{key: "k", body: "{}"}
-
-	done := make(chan *httptest.ResponseRecorder)
-	go func() { done <- a1.do(q) }()
-	<-a1.entered // the first request is running on replica 1
-
-	second := a2.do(q)
-	if second.Code != http.StatusConflict || second.Header().Get("Retry-After") == "" {
-		t.Errorf("concurrent request: %d, Retry-After %q; want 409 with Retry-After", second.Code, second.Header().Get("Retry-After"))
+	s1, s2 := idempotency.New(r.Client(t), idempotency.Options{}), idempotency.New(r.Client(t), idempotency.Options{})
+	lease := begin(t, s1, "", "k", fpA)
+	if _, _, err := s2.Begin(ctx, "", "k", fpA); !errors.Is(err, idempotency.ErrInProgress) {
+		t.Errorf("while the first runs: %v, want ErrInProgress (409)", err)
 	}
-	close(a1.block)
-	first := <-done
-
-	third := a2.do(q)
-	if diff := cmp.Diff(summary(first), summary(third)); diff != "" {
-		t.Errorf("retry after completion differs (-first +retry):\n%s", diff)
-	}
-	if n := a1.creates.Load() + a2.creates.Load(); n != 1 {
-		t.Errorf("handler ran %d times, want 1", n)
+	lease.Complete(ctx, created)
+	if diff := cmp.Diff(created, replayed(t, s2, "", "k", fpA)); diff != "" {
+		t.Errorf("retry after completion (-stored +replayed):\n%s", diff)
 	}
 }
 
-func TestFailuresAreNotStored(t *testing.T) {
-	for _, fail := range []string{"error", "500", "panic"} {
-		t.Run(fail, func(t *testing.T) {
-			r := faultredis.New(t)
-			a := newAPI(t, r, idempotency.Options{})
-			if rec := a.do(req{key: "k", path: "/api/inventory?fail=" + fail}); rec.Code != http.StatusInternalServerError {
-				t.Fatalf("failing request: %d", rec.Code)
-			}
-			// The retry runs again (and fails again): the key was released.
-			rec := a.do(req{key: "k", path: "/api/inventory?fail=" + fail})
-			if rec.Code != http.StatusInternalServerError || rec.Header().Get(idempotency.ReplayedHeader) != "" {
-				t.Errorf("retry after a failure: %d, replayed %q; want it to run again", rec.Code, rec.Header().Get(idempotency.ReplayedHeader))
-			}
-			if len(a.entered) != 2 {
-				t.Errorf("handler entered %d times, want 2", len(a.entered))
-			}
-		})
-	}
+func TestReleaseLetsARetryRun(t *testing.T) {
+	r := faultredis.New(t)
+	s := idempotency.New(r.Client(t), idempotency.Options{})
+	begin(t, s, "", "k", fpA).Release(ctx)
+	begin(t, s, "", "k", fpA)
 }
 
 func TestRedisDown(t *testing.T) {
-	tests := []struct {
+	for _, tc := range []struct {
 		name     string
 		failOpen bool
-		want     int
+		want     error
 	}{
-		{"fails closed by default", false, http.StatusServiceUnavailable},
-		{"fails open when configured", true, http.StatusCreated},
-	}
-	for _, tc := range tests {
+		{"fails closed by default", false, idempotency.ErrUnavailable},
+		{"fails open when configured", true, nil},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := faultredis.New(t)
-			a := newAPI(t, r, idempotency.Options{FailOpen: tc.failOpen})
+			s := idempotency.New(r.Client(t), idempotency.Options{FailOpen: tc.failOpen})
 			r.Stop()
-			if rec := a.do(req{key: "k", body: "{}"}); rec.Code != tc.want {
-				t.Errorf("keyed POST with Redis down: %d, want %d", rec.Code, tc.want)
-			}
-			if rec := a.do(req{body: "{}"}); rec.Code != http.StatusCreated {
-				t.Errorf("POST without a key with Redis down: %d, want 201", rec.Code)
+			lease, replay, err := s.Begin(ctx, "", "k", fpA)
+			if !errors.Is(err, tc.want) || lease != nil || replay != nil {
+				t.Errorf("Begin with Redis down = %v, %v, %v; want no lease, no replay, error %v", lease, replay, err, tc.want)
 			}
 		})
-	}
-}
-
-func TestBadKeysAndBodies(t *testing.T) {
-	r := faultredis.New(t)
-	a := newAPI(t, r, idempotency.Options{MaxBody: 10})
-	if rec := a.do(req{key: `"unterminated`, body: "{}"}); rec.Code != http.StatusBadRequest {
-		t.Errorf("malformed key: %d, want 400", rec.Code)
-	}
-	if rec := a.do(req{key: "k", body: strings.Repeat("x", 11)}); rec.Code != http.StatusRequestEntityTooLarge {
-		t.Errorf("body over the limit: %d, want 413", rec.Code)
-	}
-	r2 := httptest.NewRequest(http.MethodPost, "/api/inventory", strings.NewReader("{}"))
-	r2.Header.Add(idempotency.Header, "a")
-	r2.Header.Add(idempotency.Header, "b")
-	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, r2)
-	if rec.Code != http.StatusBadRequest {
-		t.Errorf("repeated header: %d, want 400", rec.Code)
 	}
 }
 
