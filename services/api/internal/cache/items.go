@@ -108,13 +108,17 @@ func (s *Items) GetItemJSON(ctx context.Context, id uuid.UUID) ([]byte, int64, e
 	return b, version, err
 }
 
-// listValues is the query of a list page, the identity of its entry.
+// listValues is the query of a list page, the identity of its entry. It
+// names the cursor format, so pages cached with the cursors of an older
+// version (whose next_cursor this one refuses) are not served after an
+// upgrade.
 func listValues(q inventory.ListQuery) url.Values {
 	v := url.Values{
-		"limit": {strconv.Itoa(q.Limit)},
-		"q":     {q.Q},
-		"label": {q.Label},
-		"image": {q.ImageRepository},
+		"cursors": {inventory.CursorFormat},
+		"limit":   {strconv.Itoa(q.Limit)},
+		"q":       {q.Q},
+		"label":   {q.Label},
+		"image":   {q.ImageRepository},
 	}
 	if q.After != nil {
 		v.Set("after", q.After.String())

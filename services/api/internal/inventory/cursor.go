@@ -30,6 +30,10 @@ const (
 	MinCursorKeyLen = 32
 )
 
+// CursorFormat names the cursors' format; it changes with the format.
+// Whatever stores next_cursor values (the cache) keys on it.
+const CursorFormat = "2"
+
 // ErrBadCursor means a cursor is not one this API issued for this query:
 // malformed, tampered with, signed with another key, or from another
 // list. The HTTP layer answers 400.

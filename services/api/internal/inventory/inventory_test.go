@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -268,5 +269,11 @@ func TestEveryFilterIsInTheCursor(t *testing.T) {
 		if bytes.Equal(q.filterIdentity(), base) {
 			t.Errorf("ListQuery.%s is not part of filterIdentity: a cursor would survive a change of it", f.Name)
 		}
+	}
+}
+
+func TestCursorFormatNamesTheVersion(t *testing.T) {
+	if CursorFormat != strconv.Itoa(cursorVersion) {
+		t.Errorf("CursorFormat = %q, cursors are version %d: the cache would serve pages with old cursors", CursorFormat, cursorVersion)
 	}
 }
