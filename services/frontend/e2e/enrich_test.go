@@ -33,7 +33,10 @@ func TestEnrichmentPages(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
 		case "/repos/acme/shop":
-			fmt.Fprint(w, `{"full_name":"acme/shop","stargazers_count":1234,"archived":true,"pushed_at":"2026-09-30T12:00:00Z","license":{"spdx_id":"Apache-2.0","name":"Apache License 2.0"}}`)
+			// pushed_at is a later push to another branch than the default one.
+			fmt.Fprint(w, `{"full_name":"acme/shop","stargazers_count":1234,"archived":true,"default_branch":"main","pushed_at":"2026-09-30T12:00:00Z","license":{"spdx_id":"Apache-2.0","name":"Apache License 2.0"}}`)
+		case "/repos/acme/shop/branches/main":
+			fmt.Fprint(w, `{"name":"main","commit":{"sha":"7fd1a60b01f91b314f59955a4e4d4e80d8edf11d","commit":{"author":{"name":"Jane Doe","date":"2026-09-28T09:00:00Z"},"committer":{"name":"GitHub","date":"2026-09-29T08:00:00Z"},"message":"Merge pull request #12"}},"protected":true}`)
 		case "/repos/acme/shop/releases/latest":
 			fmt.Fprint(w, `{"tag_name":"v2.0.0","published_at":"2026-10-03T09:00:00Z"}`)
 		default:
@@ -68,6 +71,9 @@ func TestEnrichmentPages(t *testing.T) {
 	}
 	if got := u.text("#github-facts h2"); !strings.Contains(got, "archived") {
 		t.Errorf("GitHub heading %q has no archived badge", got)
+	}
+	if got := eval[string](u, `document.querySelector('[data-fact="pushed"] time')?.getAttribute("datetime") + " " + document.querySelector('[data-fact="pushed"]').previousElementSibling.textContent`); got != "2026-09-29T08:00:00Z Last push to main" {
+		t.Errorf("last push shown as %q, want the default branch's head commit date", got)
 	}
 	if got := u.text(`[data-fact="release"]`); !strings.Contains(got, "v2.0.0") {
 		t.Errorf("latest release shown as %q", got)

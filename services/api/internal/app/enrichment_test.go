@@ -34,7 +34,9 @@ func enrichedInstance(t *testing.T) (base, docs string, reg *registrytest.Regist
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
 		case "/repos/acme/app":
-			fmt.Fprint(w, `{"full_name":"acme/app","stargazers_count":7,"archived":true,"pushed_at":"2026-10-01T00:00:00Z","license":{"spdx_id":"MIT","name":"MIT License"}}`)
+			fmt.Fprint(w, `{"full_name":"acme/app","stargazers_count":7,"archived":true,"default_branch":"main","pushed_at":"2026-10-01T00:00:00Z","license":{"spdx_id":"MIT","name":"MIT License"}}`)
+		case "/repos/acme/app/branches/main":
+			fmt.Fprint(w, `{"name":"main","commit":{"sha":"7fd1a60b01f91b314f59955a4e4d4e80d8edf11d","commit":{"committer":{"name":"GitHub","date":"2026-09-29T08:00:00Z"}}},"protected":false}`)
 		case "/repos/acme/app/releases/latest":
 			fmt.Fprint(w, `{"tag_name":"v1.3.0","published_at":"2026-10-02T00:00:00Z"}`)
 		default:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,11 +28,13 @@ import (
 
 // BenchmarkCheck100Items measures what checking 100 items costs: registry
 // requests, GitHub requests and seconds, for a first check and for a
-// second one where nothing changed (HEAD only, 304s). The registry is
-// distribution in process on loopback, so the seconds are this machine's
-// work, not the Internet's latency.
+// second one where nothing changed (HEAD only, 304s). GitHub costs three
+// requests per repository (repository, default branch, latest release);
+// github-304-again counts the answers of the second check that spent no
+// quota. The registry is distribution in process on loopback, so the
+// seconds are this machine's work, not the Internet's latency.
 //
-//	go test -run '^$' -bench Check100Items -benchtime 1x ./services/api/internal/enrich/
+//	go test -run '^$' -bench Check100Items -benchtime 1x -count 3 ./services/api/internal/enrich/
 func BenchmarkCheck100Items(b *testing.B) {
 	reg := registrytest.Start(b, registrytest.Options{})
 	// 20 repositories with 5 version tags each; items use the oldest tag
@@ -41,20 +44,31 @@ func BenchmarkCheck100Items(b *testing.B) {
 			reg.Push(b, fmt.Sprintf("lib/app%d:1.%d", r, v), registrytest.Image(b, t0))
 		}
 	}
-	var ghHits atomic.Int64
+	// GitHub answers each repository's three documented requests
+	// (repository, default branch, latest release) with an ETag, and 304
+	// to a request that sends it back.
+	var ghHits, gh304 atomic.Int64
 	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ghHits.Add(1)
 		if r.Header.Get("If-None-Match") == `"e"` {
+			gh304.Add(1)
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 		w.Header().Set("ETag", `"e"`)
 		w.Header().Set("Content-Type", "application/json")
-		if len(r.URL.Path) > 16 && r.URL.Path[len(r.URL.Path)-15:] == "/releases/latest" {
+		repo, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/repos/acme/"), "/")
+		switch rest {
+		case "":
+			fmt.Fprintf(w, `{"full_name":"acme/%s","stargazers_count":1,"archived":false,"default_branch":"main","pushed_at":"2026-10-01T00:00:00Z"}`, repo)
+		case "branches/main":
+			fmt.Fprint(w, `{"name":"main","commit":{"sha":"7fd1a60b01f91b314f59955a4e4d4e80d8edf11d","commit":{"committer":{"date":"2026-09-30T00:00:00Z"}}}}`)
+		case "releases/latest":
 			fmt.Fprint(w, `{"tag_name":"v1.0.0","published_at":"2026-10-02T00:00:00Z"}`)
-			return
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"message":"Not Found"}`)
 		}
-		fmt.Fprint(w, `{"full_name":"acme/x","stargazers_count":1,"archived":false,"pushed_at":"2026-10-01T00:00:00Z"}`)
 	}))
 	defer gh.Close()
 	docs := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -87,10 +101,10 @@ func BenchmarkCheck100Items(b *testing.B) {
 		start := time.Now()
 		go func() { done <- w.Run(ctx) }()
 		waitAll(b, st, ids, func(it inventory.Item) bool {
-			return it.Registry.State == inventory.StateOK && it.GitHub.State == inventory.StateOK
+			return it.Registry.State == inventory.StateOK && it.GitHub.State == inventory.StateOK && it.GitHub.PushedAt != nil
 		})
 		first := time.Since(start)
-		r1, g1 := rc.Requests(), ghHits.Load()
+		r1, g1, n1 := rc.Requests(), ghHits.Load(), gh304.Load()
 
 		before := map[uuid.UUID]time.Time{}
 		for _, id := range ids {
@@ -106,14 +120,16 @@ func BenchmarkCheck100Items(b *testing.B) {
 		b.StopTimer()
 		cancel()
 		<-done
-		r2, g2 := rc.Requests()-r1, ghHits.Load()-g1
+		r2, g2, n2 := rc.Requests()-r1, ghHits.Load()-g1, gh304.Load()-n1
 		b.ReportMetric(float64(r1), "registry-req-first")
 		b.ReportMetric(float64(g1), "github-req-first")
 		b.ReportMetric(first.Seconds(), "s-first")
 		b.ReportMetric(float64(r2), "registry-req-again")
 		b.ReportMetric(float64(g2), "github-req-again")
+		b.ReportMetric(float64(n2), "github-304-again")
 		b.ReportMetric(second.Seconds(), "s-again")
 		ghHits.Store(0)
+		gh304.Store(0)
 	}
 }
 

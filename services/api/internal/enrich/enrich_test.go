@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
+// branchPushed is the fake default branch's head commit date.
+var branchPushed = time.Date(2026, 9, 29, 8, 0, 0, 0, time.UTC)
+
 type recorder struct {
 	mu     sync.Mutex
 	events []inventory.Event
@@ -65,7 +68,14 @@ func fakeGitHub(t *testing.T, hits *atomic.Int64) string {
 				return
 			}
 			w.Header().Set("ETag", `"r1"`)
-			fmt.Fprint(w, `{"full_name":"acme/app","stargazers_count":42,"archived":true,"pushed_at":"2026-10-01T00:00:00Z","license":{"key":"apache-2.0","name":"Apache License 2.0","spdx_id":"Apache-2.0"}}`)
+			fmt.Fprint(w, `{"full_name":"acme/app","stargazers_count":42,"archived":true,"default_branch":"main","pushed_at":"2026-10-01T00:00:00Z","license":{"key":"apache-2.0","name":"Apache License 2.0","spdx_id":"Apache-2.0"}}`)
+		case "/repos/acme/app/branches/main":
+			if r.Header.Get("If-None-Match") == `"b1"` {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			w.Header().Set("ETag", `"b1"`)
+			fmt.Fprint(w, `{"name":"main","commit":{"sha":"7fd1a60b01f91b314f59955a4e4d4e80d8edf11d","commit":{"committer":{"name":"GitHub","date":"2026-09-29T08:00:00Z"}}},"protected":false}`)
 		case "/repos/acme/app/releases/latest":
 			fmt.Fprint(w, `{"tag_name":"v2.1.0","published_at":"2026-10-02T00:00:00Z"}`)
 		default:
@@ -168,6 +178,9 @@ func TestWorkerEnrichesCreatedItems(t *testing.T) {
 	if got.GitHub == nil || got.GitHub.State != inventory.StateOK || !got.GitHub.Archived || got.GitHub.Stars != 42 {
 		t.Errorf("github = %+v", got.GitHub)
 	}
+	if p := got.GitHub.PushedAt; p == nil || !p.Equal(branchPushed) || got.GitHub.DefaultBranch != "main" {
+		t.Errorf("github pushed_at = %v on %q, want the default branch's %v", p, got.GitHub.DefaultBranch, branchPushed)
+	}
 	if len(got.Links) != 3 || got.Links[0].State != inventory.LinkOK || got.Links[1].State != inventory.LinkBroken {
 		t.Errorf("links = %+v", got.Links)
 	}
@@ -210,6 +223,9 @@ func TestWorkerEnrichesCreatedItems(t *testing.T) {
 	})
 	if !got.Registry.Update.Available {
 		t.Errorf("update = %+v", got.Registry.Update)
+	}
+	if p := got.GitHub.PushedAt; p == nil || !p.Equal(branchPushed) {
+		t.Errorf("after a refresh answered 304: github pushed_at = %v, want %v kept", p, branchPushed)
 	}
 
 	// Changing the image drops its facts at once and checks again.

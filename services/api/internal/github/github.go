@@ -1,5 +1,6 @@
 // Package github asks the GitHub REST API about a source repository:
-// stars, archived, license, last push, latest release. Requests are
+// stars, archived, license, the default branch's last push, latest
+// release. Requests are
 // conditional on the stored ETags (a 304 costs no quota), a renamed
 // repository's 301 is followed, and a rate limit (403/429 with
 // X-RateLimit-Remaining: 0, X-RateLimit-Reset or Retry-After) pauses the
@@ -70,6 +71,8 @@ type State struct {
 	Facts       inventory.GitHubFacts `json:"facts"`
 	RepoETag    string                `json:"repo_etag,omitempty"`
 	ReleaseETag string                `json:"release_etag,omitempty"`
+	// BranchETag is the ETag of the answer about Facts.DefaultBranch.
+	BranchETag string `json:"branch_etag,omitempty"`
 }
 
 // ParseRepo returns owner/name for a github.com URL, ok false otherwise.
@@ -86,31 +89,44 @@ func ParseRepo(sourceURL string) (string, bool) {
 }
 
 // Check fetches repo (owner/name) with the ETags in prev (nil on the first
-// check) and returns the new state. Errors are *RateLimitedError,
-// ErrNotFound, or a transport/HTTP error.
+// check) and returns the new state: three conditional requests, for the
+// repository (GET /repos/{owner}/{repo}), its default branch (GET
+// /repos/{owner}/{repo}/branches/{branch}) and its latest release (GET
+// /repos/{owner}/{repo}/releases/latest); when nothing changed all three
+// are 304s and cost no quota. Errors are *RateLimitedError, ErrNotFound,
+// or a transport/HTTP error.
 func (c *Client) Check(ctx context.Context, repo string, prev *State) (State, error) {
 	var st State
 	if prev != nil {
 		st = *prev
 	}
 	var r struct {
-		FullName        string     `json:"full_name"`
-		StargazersCount int        `json:"stargazers_count"`
-		Archived        bool       `json:"archived"`
-		PushedAt        *time.Time `json:"pushed_at"`
+		FullName        string `json:"full_name"`
+		StargazersCount int    `json:"stargazers_count"`
+		Archived        bool   `json:"archived"`
+		DefaultBranch   string `json:"default_branch"`
 		License         *struct {
 			SPDXID string `json:"spdx_id"`
 			Name   string `json:"name"`
 		} `json:"license"`
 	}
-	status, etag, err := c.get(ctx, "/repos/"+repo, st.RepoETag, &r)
+	repoETag := st.RepoETag
+	if st.Facts.DefaultBranch == "" {
+		// A state stored before the default branch was kept: a 304
+		// would not say which branch to ask about.
+		repoETag = ""
+	}
+	status, etag, err := c.get(ctx, "/repos/"+repo, repoETag, &r)
 	if err != nil {
 		return State{}, err
 	}
 	if status == http.StatusOK {
 		st.RepoETag = etag
 		st.Facts.Repository = r.FullName
-		st.Facts.Stars, st.Facts.Archived, st.Facts.PushedAt = r.StargazersCount, r.Archived, r.PushedAt
+		st.Facts.Stars, st.Facts.Archived = r.StargazersCount, r.Archived
+		if r.DefaultBranch != st.Facts.DefaultBranch {
+			st.Facts.DefaultBranch, st.BranchETag, st.Facts.PushedAt = r.DefaultBranch, "", nil
+		}
 		st.Facts.License = ""
 		if r.License != nil {
 			st.Facts.License = r.License.SPDXID
@@ -122,6 +138,9 @@ func (c *Client) Check(ctx context.Context, repo string, prev *State) (State, er
 	name := st.Facts.Repository
 	if name == "" {
 		name = repo
+	}
+	if err := c.checkBranch(ctx, name, &st); err != nil {
+		return State{}, err
 	}
 	var rel struct {
 		TagName     string     `json:"tag_name"`
@@ -140,6 +159,47 @@ func (c *Client) Check(ctx context.Context, repo string, prev *State) (State, er
 	now := c.now().UTC()
 	st.Facts.State, st.Facts.CheckedAt, st.Facts.Error = inventory.StateOK, &now, ""
 	return st, nil
+}
+
+// checkBranch sets st's PushedAt to the date of the default branch's
+// head commit, as its committer recorded it: the branch's last push. The
+// repository's own pushed_at is not that: it moves with a push to any
+// branch or tag, a bot's feature branch included. A repository without
+// commits has no branch to ask about (404): no date, not an error.
+func (c *Client) checkBranch(ctx context.Context, repo string, st *State) error {
+	if st.Facts.DefaultBranch == "" {
+		st.BranchETag, st.Facts.PushedAt = "", nil
+		return nil
+	}
+	var b struct {
+		Commit struct {
+			Commit struct {
+				Committer struct {
+					Date *time.Time `json:"date"`
+				} `json:"committer"`
+			} `json:"commit"`
+		} `json:"commit"`
+	}
+	status, etag, err := c.get(ctx, "/repos/"+repo+"/branches/"+escapeRef(st.Facts.DefaultBranch), st.BranchETag, &b)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		st.BranchETag, st.Facts.PushedAt = "", nil
+	case err != nil:
+		return err
+	case status == http.StatusOK:
+		st.BranchETag, st.Facts.PushedAt = etag, b.Commit.Commit.Committer.Date
+	}
+	return nil
+}
+
+// escapeRef escapes a branch name for a URL path, keeping the slashes of
+// names such as release/1.x, which the API takes as they are.
+func escapeRef(branch string) string {
+	parts := strings.Split(branch, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
 }
 
 // get sends one conditional GET and decodes a 200 into v. It returns the

@@ -62,10 +62,13 @@ type GitHubFacts struct {
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
 	Error     string     `json:"error,omitempty"`
 	// Repository is owner/name as GitHub knows it now (after a rename).
-	Repository    string     `json:"repository,omitempty"`
-	Stars         int        `json:"stars"`
-	Archived      bool       `json:"archived"`
-	License       string     `json:"license,omitempty"`
+	Repository    string `json:"repository,omitempty"`
+	Stars         int    `json:"stars"`
+	Archived      bool   `json:"archived"`
+	License       string `json:"license,omitempty"`
+	DefaultBranch string `json:"default_branch,omitempty"`
+	// PushedAt is the default branch's last push: the committer date of
+	// its head commit.
 	PushedAt      *time.Time `json:"pushed_at,omitempty"`
 	LatestRelease *Release   `json:"latest_release,omitempty"`
 }

@@ -82,7 +82,7 @@ export function facts(item) {
         h("dt", {}, "Repository"), h("dd", {}, g.repository || "—"),
         h("dt", {}, "Stars"), h("dd", { "data-fact": "stars" }, String(g.stars ?? 0)),
         h("dt", {}, "License"), h("dd", {}, g.license || "—"),
-        h("dt", {}, "Last push"), h("dd", {}, g.pushed_at ? time(g.pushed_at) : "—"),
+        h("dt", {}, g.default_branch ? ["Last push to ", h("code", {}, g.default_branch)] : "Last push"), h("dd", { "data-fact": "pushed" }, g.pushed_at ? time(g.pushed_at) : "—"),
         h("dt", {}, "Latest release"), h("dd", { "data-fact": "release" },
           g.latest_release ? [g.latest_release.tag, g.latest_release.published_at ? [" · ", time(g.latest_release.published_at)] : null] : "none")) : null);
   }
