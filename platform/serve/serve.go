@@ -39,6 +39,9 @@ type Options struct {
 	// OnShutdown runs, in its own goroutine, as the server's Shutdown
 	// starts; streaming handlers use it to end their streams politely.
 	OnShutdown func()
+	// HTTP2 tunes HTTP/2 on a TLS listener (e.g. MaxConcurrentStreams);
+	// nil keeps net/http's defaults.
+	HTTP2 *http.HTTP2Config
 }
 
 func (o *Options) defaults() {
@@ -86,6 +89,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		HTTP2:             opts.HTTP2,
 	}
 	return Run(ctx, ln, httpServer{srv}, log, opts)
 }

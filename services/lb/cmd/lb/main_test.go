@@ -112,14 +112,21 @@ func TestRedirectToHTTPSKeepsHealthOnPlainHTTP(t *testing.T) {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest("GET", tt.path, nil)
 		r.Host = tt.host
-		redirect(own, tt.port).ServeHTTP(w, r)
+		redirect(own, own, tt.port).ServeHTTP(w, r)
 		if w.Code != http.StatusPermanentRedirect || w.Header().Get("Location") != tt.want {
 			t.Errorf("GET %s%s = %d %q, want 308 %q", tt.host, tt.path, w.Code, w.Header().Get("Location"), tt.want)
 		}
 	}
-	w := httptest.NewRecorder()
-	redirect(own, 443).ServeHTTP(w, httptest.NewRequest("GET", "/health", nil))
-	if w.Body.String() != "own" {
-		t.Errorf("/health on plain HTTP was redirected")
+	edge := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "edge") })
+	for path, want := range map[string]string{
+		"/health": "own",
+		// A certificate authority checks its HTTP-01 challenge over plain HTTP.
+		"/.well-known/acme-challenge/token-1": "edge",
+	} {
+		w := httptest.NewRecorder()
+		redirect(own, edge, 443).ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.Code != 200 || w.Body.String() != want {
+			t.Errorf("%s on plain HTTP = %d %q, want 200 from %s, not a redirect", path, w.Code, w.Body.String(), want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/docker-examples/stack/services/lb/internal/admin"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/config"
+	"github.com/docker-examples/stack/services/lb/internal/connlimit"
 	"github.com/docker-examples/stack/services/lb/internal/discovery"
 	"github.com/docker-examples/stack/services/lb/internal/health"
 	"github.com/docker-examples/stack/services/lb/internal/metrics"
@@ -76,6 +78,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	own := &proxy.Health{}
 	edge := proxy.NewEdge(proxy.NewRouter(routes, own), proxy.EdgeOptions{
 		InstanceName: cfg.InstanceName, Trusted: cfg.TrustedProxies, MaxInFlight: cfg.Limits.MaxInFlight,
+		MaxInFlightPerClient: cfg.Limits.MaxInFlightPerClient, HSTS: hsts(cfg.TLS.HSTSMaxAge),
 		QueueSize: cfg.Limits.QueueSize, QueueTimeout: cfg.Limits.QueueTimeout, AccessLog: accessLog,
 	}, m)
 	if accessLog != nil {
@@ -88,6 +91,14 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	// trace_id), whose traceparent the backends receive; an untrusted
 	// client's traceparent is dropped.
 	servers, err := newListeners(cfg, tel.ProxyHandler(edge, nil), own, streams, admin.Handler(state, m.Registry), log)
+	refused := m.Rejection("client_connections")
+	for i := range servers {
+		if servers[i].name != "admin" {
+			servers[i].wrap = func(ln net.Listener) net.Listener {
+				return connlimit.New(ln, cfg.Limits.MaxConnsPerClient, cfg.TrustedProxies, refused.Inc)
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -109,7 +120,8 @@ func newPools(ctx context.Context, cfg config.Config, m *metrics.Metrics, stream
 	ejector := balancer.Ejector{After: cfg.Health.EjectAfter, Base: cfg.Health.EjectBase, Max: cfg.Health.EjectMax}
 	popts := proxy.Options{
 		Attempts: cfg.Retry.Attempts, BufferBytes: cfg.Retry.BufferBytes, UpstreamTimeout: cfg.UpstreamTimeout,
-		Trusted: cfg.TrustedProxies, Ejector: ejector, BudgetRatio: cfg.Retry.BudgetRatio, BudgetMin: cfg.Retry.BudgetMin,
+		BodyTimeout: cfg.BodyTimeout,
+		Trusted:     cfg.TrustedProxies, Ejector: ejector, BudgetRatio: cfg.Retry.BudgetRatio, BudgetMin: cfg.Retry.BudgetMin,
 		QueueTimeout: cfg.Limits.QueueTimeout, QueueSize: cfg.Limits.QueueSize,
 	}
 	ps := pools{handlers: map[string]http.Handler{}, policies: map[string]string{}}
@@ -146,6 +158,9 @@ type listener struct {
 	h    http.Handler
 	tls  *tls.Config
 	opts serve.Options
+	// wrap, when set, wraps the listener below TLS (the per-client
+	// connection cap).
+	wrap func(net.Listener) net.Listener
 }
 
 // newListeners is the lb's servers: https (unless HTTPS_PORT is 0), http
@@ -162,6 +177,7 @@ func newListeners(cfg config.Config, edge http.Handler, own *proxy.Health, strea
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		OnDrain:           own.Drain,
 		OnShutdown:        streams.CloseAll,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: cfg.Limits.HTTP2MaxStreams},
 	}
 	var servers []listener
 	plain := edge
@@ -170,15 +186,15 @@ func newListeners(cfg config.Config, edge http.Handler, own *proxy.Health, strea
 		if err != nil {
 			return nil, err
 		}
-		servers = append(servers, listener{"https", cfg.HTTPSAddr(), edge, tc, opts})
+		servers = append(servers, listener{"https", cfg.HTTPSAddr(), edge, tc, opts, nil})
 		if cfg.TLS.RedirectHTTP {
-			plain = redirect(own, cfg.HTTPSPort)
+			plain = redirect(own, edge, cfg.HTTPSPort)
 		}
 	}
-	servers = append(servers, listener{"http", cfg.Addr(), plain, nil, opts})
+	servers = append(servers, listener{"http", cfg.Addr(), plain, nil, opts, nil})
 	if cfg.AdminPort != 0 {
 		aopts := serve.Options{DrainDelay: cfg.GracePeriod, ShutdownTimeout: 5 * time.Second}
-		servers = append(servers, listener{"admin", cfg.AdminAddr(), adminHandler, nil, aopts})
+		servers = append(servers, listener{"admin", cfg.AdminAddr(), adminHandler, nil, aopts, nil})
 	}
 	return servers, nil
 }
@@ -195,6 +211,9 @@ func serveAll(ctx context.Context, servers []listener, log *slog.Logger) error {
 				l.Close()
 			}
 			return err
+		}
+		if s.wrap != nil {
+			ln = s.wrap(ln)
 		}
 		if s.tls != nil {
 			ln = tls.NewListener(ln, s.tls)
@@ -239,11 +258,18 @@ func tlsConfig(cfg config.Config, log *slog.Logger) (*tls.Config, error) {
 }
 
 // redirect answers plain HTTP with a permanent redirect to HTTPS, except
-// the lb's own /health (Docker's health check speaks plain HTTP on loopback).
-func redirect(own http.Handler, httpsPort int) http.Handler {
+// the lb's own /health (Docker's health check speaks plain HTTP on
+// loopback) and ACME HTTP-01 challenges (/.well-known/acme-challenge/,
+// which a certificate authority fetches over plain HTTP), which edge
+// forwards like any request.
+func redirect(own, edge http.Handler, httpsPort int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/health" {
+		switch {
+		case r.URL.Path == "/health":
 			own.ServeHTTP(w, r)
+			return
+		case strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/"):
+			edge.ServeHTTP(w, r)
 			return
 		}
 		host := r.Host
@@ -255,4 +281,12 @@ func redirect(own http.Handler, httpsPort int) http.Handler {
 		}
 		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
 	})
+}
+
+// hsts is the Strict-Transport-Security value for maxAge ("" for 0).
+func hsts(maxAge time.Duration) string {
+	if maxAge <= 0 {
+		return ""
+	}
+	return "max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
 }

@@ -50,6 +50,9 @@ type Config struct {
 	// and receiving the response header (UPSTREAM_TIMEOUT, default 30s).
 	// Bodies and streams are not bounded by it.
 	UpstreamTimeout time.Duration
+	// BodyTimeout bounds reading a request's body (CLIENT_BODY_TIMEOUT,
+	// default 30s): a body trickled slower gets 408.
+	BodyTimeout time.Duration
 	// GracePeriod is how long the lb keeps serving after SIGTERM while its
 	// /health fails (GRACE_PERIOD, default 5s).
 	GracePeriod time.Duration
@@ -108,6 +111,16 @@ type Limits struct {
 	// MaxStreamsPerClient caps them per client address
 	// (MAX_STREAMS_PER_CLIENT, default 16; 0 disables).
 	MaxStreamsPerClient int
+	// MaxInFlightPerClient caps one client address's requests in flight
+	// (MAX_INFLIGHT_PER_CLIENT, default 512; 0 disables): 429 beyond.
+	MaxInFlightPerClient int
+	// MaxConnsPerClient caps the connections one peer address holds open
+	// on the public listeners (MAX_CONNS_PER_CLIENT, default 256; 0
+	// disables); TRUSTED_PROXIES peers are not capped.
+	MaxConnsPerClient int
+	// HTTP2MaxStreams caps the concurrent requests on one HTTP/2
+	// connection (HTTP2_MAX_STREAMS, default 100).
+	HTTP2MaxStreams int
 }
 
 // TLS configures the HTTPS listener.
@@ -116,6 +129,9 @@ type TLS struct {
 	KeyFile  string // TLS_KEY_FILE
 	// RedirectHTTP answers plain HTTP with a redirect to https (REDIRECT_HTTPS, default false).
 	RedirectHTTP bool
+	// HSTSMaxAge is the max-age of the Strict-Transport-Security header
+	// sent on every HTTPS answer (HSTS_MAX_AGE, default 8760h; 0 sends none).
+	HSTSMaxAge time.Duration
 }
 
 // Addr is the plain HTTP listen address.
@@ -155,6 +171,7 @@ func load(getenv func(string) string, readFile func(string) ([]byte, error)) (Co
 		UpstreamCIDRs:   l.Prefixes("UPSTREAM_CIDRS", DefaultUpstreamCIDRs),
 		TrustedProxies:  l.Prefixes("TRUSTED_PROXIES", nil),
 		UpstreamTimeout: l.Duration("UPSTREAM_TIMEOUT", 30*time.Second, time.Millisecond, day),
+		BodyTimeout:     l.Duration("CLIENT_BODY_TIMEOUT", 30*time.Second, 0, day),
 		GracePeriod:     l.Duration("GRACE_PERIOD", 5*time.Second, 0, day),
 		ShutdownTimeout: l.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second, day),
 		Discovery: Discovery{
@@ -186,11 +203,15 @@ func load(getenv func(string) string, readFile func(string) ([]byte, error)) (Co
 			QueueTimeout:          l.Duration("QUEUE_TIMEOUT", time.Second, 0, day),
 			MaxStreams:            l.Int("MAX_STREAMS", 2000, 1, 10_000_000),
 			MaxStreamsPerClient:   l.Int("MAX_STREAMS_PER_CLIENT", 16, 0, 10_000_000),
+			MaxInFlightPerClient:  l.Int("MAX_INFLIGHT_PER_CLIENT", 512, 0, 10_000_000),
+			MaxConnsPerClient:     l.Int("MAX_CONNS_PER_CLIENT", 256, 0, 10_000_000),
+			HTTP2MaxStreams:       l.Int("HTTP2_MAX_STREAMS", 100, 1, 10_000),
 		},
 		TLS: TLS{
 			CertFile:     l.Get("TLS_CERT_FILE"),
 			KeyFile:      l.Get("TLS_KEY_FILE"),
 			RedirectHTTP: l.Bool("REDIRECT_HTTPS", false),
+			HSTSMaxAge:   l.Duration("HSTS_MAX_AGE", 365*day, 0, 2*365*day),
 		},
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

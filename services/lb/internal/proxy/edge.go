@@ -26,15 +26,18 @@ import (
 )
 
 // Edge is the outermost handler. It gives each request its id and its
-// X-Served-By header, enforces the overall in-flight cap (with a short
+// X-Served-By header (and Strict-Transport-Security over TLS), enforces the overall in-flight cap (with a short
 // queue, then a fast 503 with Retry-After) and writes the access log.
 type Edge struct {
 	next     http.Handler
 	servedBy []string
 	proxies  *forwarded.Resolver
 	gate     *gate
+	clients  *clientCap // nil: no per-client cap
 	log      *AccessLog // nil: no access log
 	rejected interface{ Inc() }
+	busy     interface{ Inc() } // refusals at the per-client cap
+	hsts     []string
 }
 
 // EdgeOptions configure an Edge.
@@ -44,19 +47,32 @@ type EdgeOptions struct {
 	MaxInFlight  int
 	QueueSize    int
 	QueueTimeout time.Duration
-	AccessLog    *AccessLog
+	// MaxInFlightPerClient caps the requests one client address has in
+	// flight (0: no cap); beyond it the answer is a fast 429. Event
+	// streams and tunnels give their slot back (they have their own cap).
+	MaxInFlightPerClient int
+	// HSTS is the Strict-Transport-Security value sent on every answer
+	// over TLS ("" sends none).
+	HSTS      string
+	AccessLog *AccessLog
 }
 
 // NewEdge wraps next.
 func NewEdge(next http.Handler, o EdgeOptions, m *metrics.Metrics) *Edge {
-	return &Edge{
+	e := &Edge{
 		next:     next,
 		servedBy: []string{o.InstanceName},
 		proxies:  forwarded.New(o.Trusted),
 		gate:     newGate(o.MaxInFlight, o.QueueSize, o.QueueTimeout),
+		clients:  newClientCap(o.MaxInFlightPerClient),
 		log:      o.AccessLog,
 		rejected: m.Rejection("max_inflight"),
+		busy:     m.Rejection("client_inflight"),
 	}
+	if o.HSTS != "" {
+		e.hsts = []string{o.HSTS}
+	}
+	return e
 }
 
 // InFlight is the number of requests being served.
@@ -68,7 +84,19 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.requestID = correlation.From(r.Header)
 	x.fwd = forwardedFor(r, e.proxies)
 	w.Header()["X-Served-By"] = e.servedBy
+	if r.TLS != nil && e.hsts != nil {
+		w.Header()["Strict-Transport-Security"] = e.hsts
+	}
 	defer e.finish(x, r)
+	if e.clients != nil {
+		if !e.clients.enter(x.fwd.Client) {
+			e.busy.Inc()
+			errClientBusy.write(x, r, x.requestID)
+			return
+		}
+		x.clientSlot = e.clients
+		defer x.leaveEdge()
+	}
 	if !e.gate.enter(r.Context()) {
 		e.rejected.Inc()
 		errOverloaded.write(x, r, x.requestID)

@@ -30,6 +30,7 @@ type exchange struct {
 	// The in-flight slots the request holds (the Edge's, its backend's),
 	// given back early when it turns into a long-lived stream.
 	edgeSlot    *gate
+	clientSlot  *clientCap
 	backendSlot *balancer.Backend
 	backendWake *gate
 }
@@ -42,11 +43,15 @@ func (x *exchange) becameStream() {
 	x.releaseBackend()
 }
 
-// leaveEdge gives back the Edge's slot, once.
+// leaveEdge gives back the Edge's slots (overall, per client), once.
 func (x *exchange) leaveEdge() {
 	if x.edgeSlot != nil {
 		x.edgeSlot.leave()
 		x.edgeSlot = nil
+	}
+	if x.clientSlot != nil {
+		x.clientSlot.leave(x.fwd.Client)
+		x.clientSlot = nil
 	}
 }
 

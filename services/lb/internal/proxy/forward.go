@@ -31,6 +31,11 @@ type Options struct {
 	// UpstreamTimeout bounds connecting, sending the request and waiting
 	// for the response header. Bodies and streams are not bounded by it.
 	UpstreamTimeout time.Duration
+	// BodyTimeout bounds reading the client's request body, from the
+	// moment the Forwarder starts reading it: a client that trickles its
+	// body cannot hold a connection (nor, for a body kept in memory, any
+	// backend) past it. 0: no bound but the server's.
+	BodyTimeout time.Duration
 	// Trusted are the peers whose X-Forwarded-* values are kept.
 	Trusted []netip.Prefix
 	// Ejector ejects backends after consecutive failures.
@@ -150,15 +155,21 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upgrade := isUpgrade(r)
 	replayable := !upgrade && (idempotent(r.Method) || len(r.Header["Idempotency-Key"]) > 0)
 
-	// The body: none, kept in memory for replay, or streamed once.
+	// The body: none, kept in memory (read whole before any backend is
+	// involved, so a slow client holds no backend slot, and replayable),
+	// or streamed once (chunked, or larger than BufferBytes).
 	var kept []byte
 	var bufp *[]byte
 	bodyLen := r.ContentLength
 	var body io.Reader
+	hasBody := !(r.Body == nil || r.Body == http.NoBody || bodyLen == 0)
+	if hasBody && f.opts.BodyTimeout > 0 {
+		_ = http.NewResponseController(x).SetReadDeadline(time.Now().Add(f.opts.BodyTimeout))
+	}
 	switch {
-	case r.Body == nil || r.Body == http.NoBody || bodyLen == 0:
+	case !hasBody:
 		bodyLen = 0
-	case bodyLen > 0 && bodyLen <= int64(f.opts.BufferBytes) && replayable:
+	case bodyLen > 0 && bodyLen <= int64(f.opts.BufferBytes):
 		bufp = copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(bufp)
 		if int(bodyLen) > len(*bufp) {
@@ -170,6 +181,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.bodyError(x, r, err)
 			return
 		}
+		bodyRead(x)
 	default:
 		body = &countingReader{r: r.Body}
 	}
@@ -313,6 +325,9 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 		_, werr = c.bw.Write(kept)
 	case body != nil:
 		werr = copyBody(c.bw, body, bodyLen)
+	}
+	if body != nil && werr == nil {
+		bodyRead(x)
 	}
 	if werr == nil {
 		werr = c.bw.Flush()
@@ -499,28 +514,22 @@ func (f *Forwarder) respond(x *exchange, r *http.Request, b *balancer.Backend, d
 // the buffer is full, so a slow body still flows as it comes, and a fast
 // one leaves in few large writes instead of one per backend chunk. A body
 // that ends within its first buffer (most JSON answers) leaves in one
-// write with a Content-Length, as if the backend had sent one. Once the
-// first bytes are out, the body is a stream: the server's timeouts are
-// lifted and shutdown ends it politely.
+// write with a Content-Length, as if the backend had sent one.
+//
+// Such a body is not an event stream: the server's write deadline still
+// holds (a client that reads slowly cannot keep it for ever), and a
+// graceful stop lets it finish or, past the shutdown timeout, cuts it
+// short so the client sees an incomplete body, never a clean end.
 func (f *Forwarder) relayUnsized(x *exchange, d *backendData, c *upConn, resp *http.Response) {
 	bufp := copyBufs.Get().(*[]byte)
 	buf := *bufp
 	defer copyBufs.Put(bufp)
-	var st *stream
-	defer func() {
-		if st != nil {
-			f.streams.remove(st)
-		}
-	}()
 	started, filled := false, 0
 	for {
 		n, rerr := resp.Body.Read(buf[filled:])
 		filled += n
 		if rerr != nil && rerr != io.EOF {
 			c.destroy()
-			if st != nil && st.closing.Load() {
-				return // shutdown ended the stream: finish the response cleanly
-			}
 			d.m.ReadErrors.Inc()
 			// Cut the client's response short so it sees the failure
 			// instead of a truncated body that looks complete.
@@ -542,10 +551,6 @@ func (f *Forwarder) relayUnsized(x *exchange, d *backendData, c *upConn, resp *h
 		}
 		if !started {
 			started = true
-			rc := http.NewResponseController(x)
-			_ = rc.SetWriteDeadline(time.Time{})
-			_ = rc.SetReadDeadline(time.Time{})
-			st = f.streams.add(c)
 			x.WriteHeader(resp.StatusCode)
 		}
 		if filled > 0 {
@@ -595,11 +600,24 @@ func (f *Forwarder) failure(b *balancer.Backend, d *backendData, now time.Time) 
 
 func (f *Forwarder) bodyError(x *exchange, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case errors.As(err, &mbe):
 		errBodyTooLarge.write(x, r, x.requestID)
-		return
+	case isTimeout(err):
+		// The client is too slow to be worth an answer it would read as
+		// slowly; close its connection after this one.
+		x.Header().Set("Connection", "close")
+		errBodySlow.write(x, r, x.requestID)
+	default:
+		errBodyUnread.write(x, r, x.requestID)
 	}
-	errBodyUnread.write(x, r, x.requestID)
+}
+
+// bodyRead lifts the body deadline once the body is in: the server's
+// background read (which notices a client that leaves) must not fail on
+// it while the request waits for its backend or streams.
+func bodyRead(x *exchange) {
+	_ = http.NewResponseController(x).SetReadDeadline(time.Time{})
 }
 
 // wantsStream reports whether r asks for an event stream (EventSource

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -125,3 +127,57 @@ func (b *budget) withdraw() bool {
 
 // refund returns a retry taken by withdraw that was not made.
 func (b *budget) refund() { b.tokens.Add(1000) }
+
+// clientCap caps the requests in flight per client address. Sharded so
+// that clients rarely contend on one lock. Safe for concurrent use.
+type clientCap struct {
+	max    int
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[netip.Addr]int
+	}
+}
+
+func newClientCap(max int) *clientCap {
+	if max <= 0 {
+		return nil
+	}
+	c := &clientCap{max: max}
+	for i := range c.shards {
+		c.shards[i].m = map[netip.Addr]int{}
+	}
+	return c
+}
+
+func (c *clientCap) shard(a netip.Addr) int {
+	b := a.As16()
+	h := uint32(2166136261)
+	for _, x := range b {
+		h = (h ^ uint32(x)) * 16777619
+	}
+	return int(h % uint32(len(c.shards)))
+}
+
+// enter takes a slot for a, reporting false when a is at its cap.
+func (c *clientCap) enter(a netip.Addr) bool {
+	s := &c.shards[c.shard(a)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[a] >= c.max {
+		return false
+	}
+	s.m[a]++
+	return true
+}
+
+// leave frees a slot enter took.
+func (c *clientCap) leave(a netip.Addr) {
+	s := &c.shards[c.shard(a)]
+	s.mu.Lock()
+	if n := s.m[a] - 1; n > 0 {
+		s.m[a] = n
+	} else {
+		delete(s.m, a)
+	}
+	s.mu.Unlock()
+}

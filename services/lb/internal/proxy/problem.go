@@ -22,14 +22,19 @@ var (
 	errNotFound      = Problem{problem.NotFound, "no such route", 0}
 	errNoBackend     = Problem{problem.Unavailable, "no backend is available", 1}
 	errOverloaded    = Problem{problem.Unavailable, "the load balancer is at capacity", 1}
+	errClientBusy    = Problem{rateLimited, "too many requests in flight from this client", 1}
 	errUnreachable   = Problem{problem.Unavailable, "no backend could be reached", 1}
 	errBadGateway    = Problem{problem.BadGateway, "the backend did not answer", 0}
 	errTimeout       = Problem{problem.GatewayTimeout, "the backend did not answer in time", 0}
 	errBodyUnread    = Problem{problem.BadRequest, "the request body could not be read", 0}
 	errBodyTooLarge  = Problem{problem.PayloadTooLarge, "the request body is too large", 0}
+	errBodySlow      = Problem{requestTimeout, "the request body did not arrive in time", 0}
 	errUpgradeFailed = Problem{problem.BadGateway, "the protocol upgrade failed", 0}
 	errGetOnly       = Problem{problem.MethodNotAllowed, "use GET", 0}
 )
+
+// requestTimeout is a client that did not send its request in time.
+var requestTimeout = problem.Kind{Status: http.StatusRequestTimeout, Slug: "request-timeout", Title: "Request timeout"}
 
 // backendAnswered is the problem for a 502, 503 or 504 every backend tried
 // answered.
