@@ -1,0 +1,195 @@
+// Package deploy holds the three deployment patterns' compose files; its
+// test checks the hardening every pattern promises (README, "Security"), on
+// the files as written, with no engine needed.
+package deploy
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+type pattern struct {
+	file  string
+	swarm bool
+}
+
+var patterns = []pattern{
+	{"basic/compose.yaml", false},
+	{"cluster/compose.yaml", false},
+	{"swarm/stack.yaml", true},
+}
+
+func load(t *testing.T, file string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return doc
+}
+
+func m(v any) map[string]any { x, _ := v.(map[string]any); return x }
+
+func list(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+	case map[string]any: // networks: {name: {…}}
+		for k := range x {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func services(t *testing.T, doc map[string]any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for name, v := range m(doc["services"]) {
+		out[name] = m(v)
+	}
+	if len(out) == 0 {
+		t.Fatal("no services")
+	}
+	return out
+}
+
+// Every container's logs rotate, and every container has memory, CPU and
+// process limits (CIS Docker 5.10, 5.11, 5.28), in every pattern.
+func TestEveryServiceHasLimitsAndLogRotation(t *testing.T) {
+	for _, p := range patterns {
+		for name, svc := range services(t, load(t, p.file)) {
+			t.Run(p.file+"/"+name, func(t *testing.T) {
+				lg := m(svc["logging"])
+				opts := m(lg["options"])
+				if lg["driver"] != "json-file" || opts["max-size"] == nil || opts["max-file"] == nil {
+					t.Errorf("logging = %v, want json-file with max-size and max-file", lg)
+				}
+				if p.swarm {
+					lim := m(m(m(svc["deploy"])["resources"])["limits"])
+					for _, k := range []string{"memory", "cpus", "pids"} {
+						if lim[k] == nil {
+							t.Errorf("deploy.resources.limits.%s is not set (limits: %v)", k, lim)
+						}
+					}
+				} else {
+					for _, k := range []string{"mem_limit", "cpus", "pids_limit"} {
+						if svc[k] == nil {
+							t.Errorf("%s is not set", k)
+						}
+					}
+				}
+				for _, tm := range list(svc["tmpfs"]) {
+					if !strings.Contains(tm, "size=") {
+						t.Errorf("tmpfs %q has no size", tm)
+					}
+				}
+				vols, _ := svc["volumes"].([]any)
+				for _, v := range vols {
+					if vm := m(v); vm["type"] == "tmpfs" && m(vm["tmpfs"])["size"] == nil {
+						t.Errorf("tmpfs volume %v has no size", vm)
+					}
+				}
+			})
+		}
+	}
+}
+
+// PostgreSQL and Redis are on an internal network that only the api and
+// the migrate job join, and are never published.
+func TestDataServicesOnlyOnTheInternalBackend(t *testing.T) {
+	for _, p := range patterns {
+		t.Run(p.file, func(t *testing.T) {
+			doc := load(t, p.file)
+			if nw := m(m(doc["networks"])["backend"]); nw["internal"] != true {
+				t.Errorf("networks.backend = %v, want internal: true", nw)
+			}
+			for name, svc := range services(t, doc) {
+				nets := list(svc["networks"])
+				onBackend := slices.Contains(nets, "backend")
+				switch name {
+				case "postgres", "redis":
+					if !slices.Equal(nets, []string{"backend"}) {
+						t.Errorf("%s networks = %v, want only backend", name, nets)
+					}
+					if svc["ports"] != nil {
+						t.Errorf("%s publishes %v", name, svc["ports"])
+					}
+				case "api", "migrate":
+					if !onBackend {
+						t.Errorf("%s is not on the backend network", name)
+					}
+				default:
+					if onBackend {
+						t.Errorf("%s is on the backend network: only the api and migrate may be", name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Redis has an ACL file as a secret; the api reads its Redis URL, which
+// carries its password, from a secret.
+func TestRedisNeedsAPassword(t *testing.T) {
+	for _, p := range patterns {
+		t.Run(p.file, func(t *testing.T) {
+			svcs := services(t, load(t, p.file))
+			var secrets []string
+			rs, _ := svcs["redis"]["secrets"].([]any)
+			for _, s := range rs {
+				if sm := m(s); sm != nil {
+					secrets = append(secrets, fmt.Sprint(sm["target"]))
+				}
+			}
+			if !slices.Contains(secrets, "redis_users") {
+				t.Errorf("redis secrets = %v, want redis_users (its ACL file)", secrets)
+			}
+			env := m(svcs["api"]["environment"])
+			if env["REDIS_URL"] != nil || env["REDIS_URL_FILE"] != "/run/secrets/redis_url" {
+				t.Errorf("api REDIS_URL = %v, REDIS_URL_FILE = %v; want only the file form", env["REDIS_URL"], env["REDIS_URL_FILE"])
+			}
+		})
+	}
+}
+
+// The basic stack publishes on the host's loopback unless BIND_ADDRESS says
+// otherwise (the observability profile's stores and console: always on
+// loopback).
+func TestBasicPublishesOnLoopback(t *testing.T) {
+	for name, svc := range services(t, load(t, "basic/compose.yaml")) {
+		for _, port := range list(svc["ports"]) {
+			if !strings.HasPrefix(port, "${BIND_ADDRESS:-127.0.0.1}:") && !strings.HasPrefix(port, "127.0.0.1:") {
+				t.Errorf("%s publishes %q beyond the host's loopback", name, port)
+			}
+		}
+	}
+}
+
+// The api trusts X-Forwarded-For from exactly the stack's own proxies,
+// named, never from a whole private range a neighbour may hold.
+func TestAPITrustsExactlyItsProxies(t *testing.T) {
+	want := map[string]string{
+		"basic/compose.yaml":   "frontend",
+		"cluster/compose.yaml": "lb,frontend",
+		"swarm/stack.yaml":     "tasks.lb,tasks.frontend",
+	}
+	for _, p := range patterns {
+		env := m(services(t, load(t, p.file))["api"]["environment"])
+		if got := fmt.Sprint(env["TRUSTED_PROXIES"]); got != want[p.file] {
+			t.Errorf("%s: api TRUSTED_PROXIES = %q, want %q", p.file, got, want[p.file])
+		}
+	}
+}
