@@ -1,30 +1,29 @@
-// Package events carries every change to the inventory to every browser,
-// whichever replica made it, as Server-Sent Events.
+// Package events carries every change to the inventory to every replica,
+// whichever replica made it, for the API to stream to browsers as
+// Server-Sent Events (GET /api/events, in package httpapi).
 //
 // A Publisher appends each create, update and delete to one Redis stream
 // capped by bytes, not only by count: an entry's data is at most
 // MaxEntryBytes (an item whose JSON is larger is announced without it, with
 // "item_omitted": true), and XADD trims the stream (MAXLEN ~) to as many
 // entries as the byte budget holds at that size, so a writer making large
-// items cannot grow it past the budget (see NewPublisher). On each replica one Broker goroutine reads the
-// stream (XREAD BLOCK: one Redis connection per replica, however many
-// browsers) into a ring of recent events, and every GET /api/events
-// connection serves itself from the ring. The SSE id of an event is its
-// stream id, so a browser that reconnects with Last-Event-ID gets exactly the
-// events it missed: from the ring, or from Redis (XRANGE) when it is
-// further behind than the ring reaches. A slow client falls behind without
-// holding anyone up, and catches up the same way.
+// items cannot grow it past the budget (see NewPublisher). On each replica
+// one Broker goroutine reads the stream (XREAD BLOCK: one Redis connection
+// per replica, however many browsers) into a ring of recent events, and
+// every event stream serves itself from the ring (Broker.After). The SSE
+// id of an event is its stream id, so a browser that reconnects with
+// Last-Event-ID gets exactly the events it missed: from the ring, or from
+// Redis (XRANGE) when it is further behind than the ring reaches. A slow
+// client falls behind without holding anyone up, and catches up the same
+// way.
 //
 // When Redis goes away the streams stay open with their heartbeats; the
 // Broker reconnects with backoff and carries on from the last id it read,
 // so events published after Redis returns reach every open stream. (Events
 // whose XADD failed while Redis was down were never published; the writer
 // logged that.)
-//
-// Each write to a connection first extends its write deadline with
-// http.ResponseController, and the read deadline is lifted, so the server's
-// ReadTimeout and WriteTimeout, right for ordinary requests, do not cut
-// streams. Shutdown ends every stream so a graceful stop is not held up.
+// Shutdown ends every stream (Broker.Done) so a graceful stop is not held
+// up.
 package events
 
 import (
@@ -152,22 +151,17 @@ type Options struct {
 	Stream string
 	// RingSize is how many recent events are kept in memory, default 1024.
 	RingSize int
-	// Heartbeat is the interval of ": ping" comments, default 15s.
-	Heartbeat time.Duration
-	// WriteTimeout bounds each write to a client, default twice Heartbeat.
-	WriteTimeout time.Duration
 	// Block is how long one XREAD waits, default 2s. go-redis does not
 	// interrupt a blocked read when its context ends, so this is also how
 	// long Run may take to return.
 	Block time.Duration
-	// Retry is the reconnection delay sent to browsers, default 2s.
-	Retry time.Duration
 	// Log receives outages and recoveries. Default: discarded.
 	Log *slog.Logger
 }
 
-// Broker reads the stream and serves SSE connections. It is safe for
-// concurrent use. Run must be running for streams to see new events.
+// Broker reads the stream and feeds every event stream of its replica. It
+// is safe for concurrent use. Run must be running for streams to see new
+// events.
 type Broker struct {
 	rdb  redis.UniversalClient
 	opts Options
@@ -191,17 +185,8 @@ func NewBroker(rdb redis.UniversalClient, opts Options) *Broker {
 	if opts.RingSize <= 0 {
 		opts.RingSize = 1024
 	}
-	if opts.Heartbeat <= 0 {
-		opts.Heartbeat = 15 * time.Second
-	}
-	if opts.WriteTimeout <= 0 {
-		opts.WriteTimeout = 2 * opts.Heartbeat
-	}
 	if opts.Block <= 0 {
 		opts.Block = 2 * time.Second
-	}
-	if opts.Retry <= 0 {
-		opts.Retry = 2 * time.Second
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -363,13 +348,47 @@ func (b *Broker) readRedis(ctx context.Context, last ID) ([]Event, error) {
 	return decode(msgs, b.opts.Log), nil
 }
 
-// current returns the last id read, whether it is known yet, and a
-// channel that closes when something changes.
-func (b *Broker) current() (ID, bool, <-chan struct{}) {
+// Current returns the id of the last event read, whether it is known yet
+// (Run has reached Redis once), and a channel that closes when something
+// changes.
+func (b *Broker) Current() (ID, bool, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.head, b.ready, b.notify
 }
+
+// After returns the events after last: from memory, or from Redis (up to
+// 100 at a time) when last is older than memory reaches. next is where to
+// go on from: the last event's id, or where memory begins once Redis holds
+// nothing more after last. With no events, changed closes when there may
+// be some. An error is Redis failing while catching up; call again later.
+func (b *Broker) After(ctx context.Context, last ID) (evs []Event, next ID, changed <-chan struct{}, err error) {
+	for {
+		evs, gap, changed := b.since(last)
+		if !gap {
+			if len(evs) > 0 {
+				last = evs[len(evs)-1].ID
+			}
+			return evs, last, changed, nil
+		}
+		evs, err := b.readRedis(ctx, last)
+		if err != nil {
+			return nil, last, nil, err
+		}
+		if len(evs) > 0 {
+			return evs, evs[len(evs)-1].ID, nil, nil
+		}
+		// Nothing left in Redis: the ring has the rest.
+		b.mu.Lock()
+		if last.Less(b.floor) {
+			last = b.floor
+		}
+		b.mu.Unlock()
+	}
+}
+
+// Done is closed once Shutdown is called: every stream must end.
+func (b *Broker) Done() <-chan struct{} { return b.shutdown }
 
 // Shutdown ends every open stream, now and later. Call it when the server
 // starts shutting down (serve.Options.OnShutdown): streams never finish on

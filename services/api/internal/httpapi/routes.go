@@ -52,7 +52,7 @@ func (s *server) routes(e *echo.Echo) {
 	}
 
 	e.GET("/api/status", s.status, public...)
-	e.GET("/api/events", Handler(s.EventStream.ServeEvents), read...)
+	e.GET("/api/events", s.streamEvents, read...)
 
 	e.POST("/api/auth/login", s.login, login...)
 	e.POST("/api/auth/logout", s.logout, public...)

@@ -1,18 +1,20 @@
-// Package httpapi is the API's HTTP layer on echo v4: the route table
-// (routes.go), middleware, handlers, problem+json errors, the OpenAPI
-// document and Swagger UI.
+// Package httpapi is the API's one HTTP layer on echo v4: the route table
+// (routes.go), every middleware and handler (items, import, status,
+// sign-in, the event stream, rate limits, idempotency keys), problem+json
+// errors, the OpenAPI document and Swagger UI.
 //
 // Handlers depend on small interfaces declared here (ItemStore, Publisher,
-// ReplicaLister, auth.Authenticator), so decorators (a cache around the
-// store), event publishers and other authenticators plug in without
-// touching handlers.
+// ReplicaLister, Sessions, EventFeed, Limiter, Idempotency, and
+// auth.Authenticator), so decorators (a cache around the store), event
+// publishers and other authenticators plug in without touching handlers,
+// and the packages behind them (session, events, ratelimit, idempotency)
+// know nothing of HTTP handlers.
 package httpapi
 
 import (
 	"context"
 	"crypto/rand"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"time"
 
@@ -67,15 +69,6 @@ type ReplicaLister interface {
 	Replicas(ctx context.Context) ([]Replica, error)
 }
 
-// HandlerFunc is an http handler that returns its error to the API's error
-// handler instead of writing it; the event package speaks it, and Handler and Middleware adapt it to echo.
-type HandlerFunc = func(http.ResponseWriter, *http.Request) error
-
-// EventStream serves GET /api/events (*events.Broker).
-type EventStream interface {
-	ServeEvents(http.ResponseWriter, *http.Request) error
-}
-
 // Deps is everything the HTTP layer needs. Log, Items, Health and Metrics
 // are required; the rest have safe defaults.
 type Deps struct {
@@ -96,8 +89,10 @@ type Deps struct {
 	// Sessions backs /api/auth/login, /logout and /session. Nil: no
 	// browser login (login answers 401, session "not authenticated").
 	Sessions Sessions
-	// EventStream serves GET /api/events. Nil answers 503.
-	EventStream EventStream
+	// EventFeed is what GET /api/events streams. Nil answers 503.
+	EventFeed EventFeed
+	// EventStreams tunes those streams.
+	EventStreams EventStreams
 	// Importer serves POST /api/import/compose. Nil answers 503.
 	Importer Importer
 	// Refresher serves POST /api/inventory/{id}/refresh. Nil answers 503.
@@ -139,7 +134,8 @@ type server struct {
 	Deps
 	log     *slog.Logger
 	proxies *forwarded.Resolver
-	json    JSONReader // Items, when it can answer reads as JSON
+	json    JSONReader   // Items, when it can answer reads as JSON
+	streams *streamSlots // per client address, when EventStreams.PerClient caps them
 }
 
 // New returns the API's HTTP handler.
@@ -153,9 +149,7 @@ func New(d Deps) *echo.Echo {
 	if d.Replicas == nil {
 		d.Replicas = noReplicas{}
 	}
-	if d.EventStream == nil {
-		d.EventStream = noEvents{}
-	}
+	d.EventStreams = d.EventStreams.withDefaults()
 	if d.Cursors == nil {
 		key := make([]byte, inventory.MinCursorKeyLen)
 		_, _ = rand.Read(key)
@@ -167,6 +161,9 @@ func New(d Deps) *echo.Echo {
 		s.proxies = forwarded.New(d.TrustedProxies)
 	}
 	s.json, _ = d.Items.(JSONReader)
+	if d.EventStreams.PerClient > 0 {
+		s.streams = newStreamSlots(d.EventStreams.PerClient)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -182,9 +179,3 @@ func (noPublisher) Publish(context.Context, inventory.Event) error { return nil 
 type noReplicas struct{}
 
 func (noReplicas) Replicas(context.Context) ([]Replica, error) { return []Replica{}, nil }
-
-type noEvents struct{}
-
-func (noEvents) ServeEvents(http.ResponseWriter, *http.Request) error {
-	return newProblem(http.StatusServiceUnavailable, "unavailable", "live events are not available")
-}
