@@ -7,9 +7,12 @@
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and OTEL_SDK_DISABLED is not
 // "true", and OTEL_TRACES_EXPORTER is not "none"). Off, Start installs
 // nothing and the wrappers return what they wrap: no span, no cost. On,
-// the OpenTelemetry SDK reads the other standard OTEL_* variables itself
-// (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and
-// its _ARG, OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, ...).
+// OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER and its _ARG are read through
+// the caller's getenv; the sampler defaults to parentbased_traceidratio at
+// DefaultSampleRatio (a trusted caller's sampling decision is followed;
+// set OTEL_TRACES_SAMPLER_ARG=1 to record every trace). The OpenTelemetry
+// SDK reads the other standard variables itself (OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, ...).
 //
 // TRACE_TRUSTED_PEERS (a comma list of CIDRs, default loopback and the
 // private ranges) names the peers whose traceparent a server continues;
@@ -26,12 +29,14 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -41,6 +46,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/statuswriter"
 )
 
 // Telemetry is the running set-up. The zero value and a nil *Telemetry
@@ -75,6 +81,10 @@ func Start(ctx context.Context, service string, getenv func(string) string) (*Te
 	}
 	if !Enabled(getenv) {
 		return &Telemetry{trusted: trusted}, nil
+	}
+	sampler, err := samplerFrom(getenv)
+	if err != nil {
+		return nil, err
 	}
 	if p := getenv("OTEL_EXPORTER_OTLP_PROTOCOL"); p != "" && p != "http/protobuf" {
 		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: %q is not supported; use http/protobuf", p)
@@ -111,10 +121,58 @@ func Start(ctx context.Context, service string, getenv func(string) string) (*Te
 			res = merged
 		}
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	return &Telemetry{provider: tp, tracer: tp.Tracer("github.com/docker-examples/stack"), trusted: trusted}, nil
+}
+
+// DefaultSampleRatio is the share of traces a service starts that are
+// recorded when OTEL_TRACES_SAMPLER_ARG is unset: low enough that tracing
+// costs a few percent of the api's CPU under load (README, Tracing), high
+// enough that a person looking at the console finds recent traces. A
+// caller's sampled traceparent is followed whatever the ratio.
+const DefaultSampleRatio = 0.1
+
+// samplerFrom is the sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
+// name, as the OpenTelemetry specification defines them, read through
+// getenv; unset, parentbased_traceidratio at DefaultSampleRatio.
+func samplerFrom(getenv func(string) string) (sdktrace.Sampler, error) {
+	name := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER")))
+	if name == "" {
+		name = "parentbased_traceidratio"
+	}
+	ratio := DefaultSampleRatio
+	if raw := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG")); raw != "" && strings.HasSuffix(name, "traceidratio") {
+		r, err := strconv.ParseFloat(raw, 64)
+		if err != nil || r < 0 || r > 1 {
+			return nil, fmt.Errorf("OTEL_TRACES_SAMPLER_ARG: %q is not a ratio from 0 to 1", raw)
+		}
+		ratio = r
+	}
+	switch name {
+	case "always_on":
+		return sdktrace.AlwaysSample(), nil
+	case "always_off":
+		return sdktrace.NeverSample(), nil
+	case "traceidratio":
+		return sdktrace.TraceIDRatioBased(ratio), nil
+	case "parentbased_always_on":
+		return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
+	case "parentbased_always_off":
+		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
+	case "parentbased_traceidratio":
+		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
+	}
+	return nil, fmt.Errorf("OTEL_TRACES_SAMPLER: %q is not supported; use parentbased_traceidratio (the default), traceidratio, always_on, always_off or parentbased_always_on/off", name)
+}
+
+// New is a Telemetry on tp, with the default trusted peers, for a test
+// that records spans in memory (sdk/trace/tracetest). It installs
+// nothing globally; the caller shuts tp down.
+func New(tp *sdktrace.TracerProvider) *Telemetry {
+	trusted, _ := parseTrusted("")
+	return &Telemetry{provider: tp, tracer: tp.Tracer("github.com/docker-examples/stack"), trusted: trusted}
 }
 
 func parseTrusted(raw string) ([]netip.Prefix, error) {
@@ -234,34 +292,72 @@ var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage"}
 // a pool; "" means the method alone). A request from a trusted peer
 // continues the trace its traceparent names; from any other peer it starts
 // a new trace. Off, Handler returns h itself.
+//
+// The span carries http.request.method, url.path, http.route (see
+// SetRoute) and http.response.status_code, and is an error from 500 up:
+// what a person reading a trace needs, built without allocating. The
+// client's address and user agent are in the request's log line, which
+// carries the same trace_id.
 func (t *Telemetry) Handler(h http.Handler, route func(*http.Request) string) http.Handler {
 	if !t.On() {
 		return h
 	}
-	traced := otelhttp.NewHandler(h, "http.server",
-		otelhttp.WithTracerProvider(t.provider),
-		otelhttp.WithPropagators(propagation.TraceContext{}),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-			if route != nil {
-				if rt := route(r); rt != "" {
-					return r.Method + " " + rt
-				}
-			}
-			return r.Method
-		}),
-	)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if untraced(r.URL.Path) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		if !t.Trusted(r.RemoteAddr) {
+	return &serverHandler{t: t, next: h, route: route}
+}
+
+type serverHandler struct {
+	t     *Telemetry
+	next  http.Handler
+	route func(*http.Request) string
+}
+
+func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if untraced(r.URL.Path) {
+		s.next.ServeHTTP(w, r)
+		return
+	}
+	ctx := r.Context()
+	if hasTraceHeaders(r.Header) {
+		if s.t.Trusted(r.RemoteAddr) {
+			ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		} else {
 			for _, k := range traceHeaders {
 				r.Header.Del(k)
 			}
 		}
-		traced.ServeHTTP(w, r)
-	})
+	}
+	method := knownMethod(r.Method)
+	name := method
+	if s.route != nil {
+		if rt := s.route(r); rt != "" {
+			name = method + " " + rt
+		}
+	}
+	ctx, span := s.t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(semconv.HTTPRequestMethodKey.String(method), semconv.URLPath(r.URL.Path)))
+	defer span.End() // also when the handler panics (http.ErrAbortHandler)
+	sw := statuswriter.New(w)
+	s.next.ServeHTTP(sw, r.WithContext(ctx))
+	status := sw.Status
+	if status == 0 {
+		status = http.StatusOK // what net/http sends for a handler that wrote nothing
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+	if status >= http.StatusInternalServerError {
+		span.SetStatus(codes.Error, "")
+	}
+}
+
+// knownMethod is method when it is a standard one, else "_OTHER" (as the
+// semantic conventions say): a span name or attribute never holds what a
+// client made up.
+func knownMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "_OTHER"
 }
 
 // ProxyHandler is Handler for a reverse proxy that forwards r.Header to
@@ -318,12 +414,13 @@ func SetRoute(ctx context.Context, method, route string) {
 	if !span.IsRecording() || route == "" {
 		return
 	}
-	span.SetName(method + " " + route)
+	span.SetName(knownMethod(method) + " " + route)
 	span.SetAttributes(semconv.HTTPRoute(route))
 }
 
 // Transport wraps rt (nil: http.DefaultTransport) in a client span per
-// request that sends the W3C traceparent on. Off, it returns rt itself.
+// request that sends the W3C traceparent on, for calls to the stack's own
+// services. Off, it returns rt itself.
 func (t *Telemetry) Transport(rt http.RoundTripper) http.RoundTripper {
 	if rt == nil {
 		rt = http.DefaultTransport
@@ -331,12 +428,41 @@ func (t *Telemetry) Transport(rt http.RoundTripper) http.RoundTripper {
 	if !t.On() {
 		return rt
 	}
+	return t.otelTransport(rt, propagation.TraceContext{})
+}
+
+// ExternalTransport is Transport for calls to services that are not the
+// stack's (a registry, GitHub, the links users typed): a client span per
+// request, named "METHOD host", inside a recorded span only, and no trace
+// header sent, so nothing of the stack's traces leaves it. Off, it
+// returns rt itself.
+func (t *Telemetry) ExternalTransport(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if !t.On() {
+		return rt
+	}
+	traced := t.otelTransport(rt, propagation.NewCompositeTextMapPropagator())
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if !trace.SpanFromContext(r.Context()).IsRecording() {
+			return rt.RoundTrip(r) // no trace of its own for a call outside one
+		}
+		return traced.RoundTrip(r)
+	})
+}
+
+func (t *Telemetry) otelTransport(rt http.RoundTripper, prop propagation.TextMapPropagator) http.RoundTripper {
 	return otelhttp.NewTransport(rt,
 		otelhttp.WithTracerProvider(t.provider),
-		otelhttp.WithPropagators(propagation.TraceContext{}),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Host }),
+		otelhttp.WithPropagators(prop),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return knownMethod(r.Method) + " " + r.URL.Host }),
 	)
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // Inject writes the current span's traceparent into h, for a request
 // made without Transport. It does nothing when off.

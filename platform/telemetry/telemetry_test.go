@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -61,7 +63,8 @@ func (*plain) ServeHTTP(http.ResponseWriter, *http.Request) {}
 
 func TestBadConfigNamesTheVariable(t *testing.T) {
 	for name, val := range map[string]string{"TRACE_TRUSTED_PEERS": "10.0.0.0/33", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "jaeger:4318"} {
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "jaeger:4318", "OTEL_TRACES_SAMPLER": "jaeger_remote",
+		"OTEL_TRACES_SAMPLER_ARG": "1.5"} {
 		env := map[string]string{name: val, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
 		_, err := Start(context.Background(), "api", func(k string) string { return env[k] })
 		if err == nil || !strings.Contains(err.Error(), name) {
@@ -190,5 +193,112 @@ func TestProxyHandlerForwardsItsOwnSpan(t *testing.T) {
 		if forwarded != want {
 			t.Errorf("off, from %s: forwarded %q, want %q", peer, forwarded, want)
 		}
+	}
+}
+
+// Unset, the sampler records a share of the traces a service starts and
+// follows a trusted caller's decision either way; OTEL_TRACES_SAMPLER and
+// its _ARG choose another, read through the injected getenv.
+func TestSamplerFromEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "ParentBased{root:TraceIDRatioBased{0.1}"},
+		{map[string]string{"OTEL_TRACES_SAMPLER_ARG": "1"}, "ParentBased{root:TraceIDRatioBased{1}"},
+		{map[string]string{"OTEL_TRACES_SAMPLER": "always_on"}, "AlwaysOnSampler"},
+		{map[string]string{"OTEL_TRACES_SAMPLER": "TraceIdRatio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}, "TraceIDRatioBased{0.25}"},
+		{map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, "ParentBased{root:AlwaysOffSampler"},
+	} {
+		s, err := samplerFrom(func(k string) string { return tc.env[k] })
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if got := s.Description(); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%v: sampler %s, want %s…", tc.env, got, tc.want)
+		}
+	}
+
+	s, _ := samplerFrom(func(string) string { return "" })
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(s))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tel := &Telemetry{provider: tp, tracer: tp.Tracer("test"), trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	h := tel.Handler(&plain{}, nil)
+	for _, tc := range []struct {
+		traceparent string
+		spans       int
+	}{
+		{parent, 1}, // the caller sampled it
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", 0}, // the caller did not
+	} {
+		exp.Reset()
+		req := httptest.NewRequest("GET", "/api/inventory", nil)
+		req.RemoteAddr = "10.0.0.2:1234"
+		req.Header.Set("traceparent", tc.traceparent)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if n := len(exp.GetSpans()); n != tc.spans {
+			t.Errorf("traceparent %s: got %d spans, want %d", tc.traceparent, n, tc.spans)
+		}
+	}
+}
+
+// A server span says what was asked and answered, and a 5xx is an error.
+func TestServerSpanAttributes(t *testing.T) {
+	tel, exp := recording(t, "")
+	h := tel.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetRoute(r.Context(), r.Method, "/api/inventory/:id")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}), nil)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("BREW", "/api/inventory/42", nil))
+	spans := exp.GetSpans()
+	if len(spans) != 1 {
+		t.Fatalf("got %d spans, want 1", len(spans))
+	}
+	s := spans[0]
+	got := map[string]string{"name": s.Name, "status": s.Status.Code.String()}
+	for _, kv := range s.Attributes {
+		got[string(kv.Key)] = kv.Value.String()
+	}
+	want := map[string]string{
+		"name": "_OTHER /api/inventory/:id", "status": "Error", "http.request.method": "_OTHER",
+		"url.path": "/api/inventory/42", "http.route": "/api/inventory/:id", "http.response.status_code": "503",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("span (-want +got):\n%s", diff)
+	}
+}
+
+// Calls to services outside the stack get a client span inside a recorded
+// span only, and never the stack's trace headers.
+func TestExternalTransportSendsNoTraceparent(t *testing.T) {
+	tel, exp := recording(t, "")
+	var got []string
+	backend := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("traceparent"))
+	}))
+	defer backend.Close()
+	client := &http.Client{Transport: tel.ExternalTransport(nil)}
+	get := func(ctx context.Context) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", backend.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get(context.Background())
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Fatalf("a call outside any trace made %d spans, want none", n)
+	}
+	ctx, span := tel.Tracer().Start(context.Background(), "enrich job")
+	get(ctx)
+	span.End()
+	spans := exp.GetSpans()
+	if len(spans) != 2 || spans[0].Name != "GET "+strings.TrimPrefix(backend.URL, "http://") {
+		t.Fatalf("got %v, want the job and its client span GET host", spans)
+	}
+	if diff := cmp.Diff([]string{"", ""}, got); diff != "" {
+		t.Errorf("traceparent sent outside the stack (-want +got):\n%s", diff)
 	}
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
@@ -68,8 +66,11 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	m := metrics.New()
 	var queryTracer pgx.QueryTracer = m.QueryTracer()
 	if tel.On() {
-		// Client spans for PostgreSQL, beside the query counter.
-		queryTracer = multitracer.New(queryTracer, otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.ChildTracerProvider())))
+		// Client spans for PostgreSQL, beside the query counter: one per
+		// statement, with its SQL. No span per pool acquisition (the pool's
+		// waits are metrics) and no connection details (one database).
+		queryTracer = multitracer.New(queryTracer, otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.ChildTracerProvider()),
+			otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableConnectionDetailsInAttributes()))
 	}
 	pool, err := store.NewPool(ctx, cfg.DatabaseURL.Reveal(), queryTracer)
 	if err != nil {
@@ -95,14 +96,10 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 		defer cacheRDB.Close()
 	}
 	if tel.On() {
-		// Client spans for Redis, without the commands' arguments (keys
-		// name sessions and values hold them) and without the caller's
-		// file and line (a stack walk per command).
+		// Client spans for Redis inside sampled requests and jobs, on
+		// each client (the cache's own when it has one).
 		for _, c := range uniqueClients(rdb, cacheRDB) {
-			if err := redisotel.InstrumentTracing(c, redisotel.WithTracerProvider(tel.ChildTracerProvider()),
-				redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
-				return fmt.Errorf("redis tracing: %w", err)
-			}
+			c.AddHook(newRedisTracing(tel.Tracer(), c.Options().Addr))
 		}
 	}
 	itemCache, err := cache.New(cacheRDB, cache.Options{Log: log, Registerer: m.Registerer()})
