@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/api/internal/cache"
 	"github.com/docker-examples/stack/services/api/internal/composeimport"
 	"github.com/docker-examples/stack/services/api/internal/config"
@@ -18,6 +21,7 @@ import (
 	"github.com/docker-examples/stack/services/api/internal/github"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
 	"github.com/docker-examples/stack/services/api/internal/linkcheck"
+	"github.com/docker-examples/stack/services/api/internal/metrics"
 	"github.com/docker-examples/stack/services/api/internal/netguard"
 	"github.com/docker-examples/stack/services/api/internal/registry"
 	"github.com/docker-examples/stack/services/api/internal/store"
@@ -38,25 +42,32 @@ func (i importer) ApplyImport(ctx context.Context, items []inventory.Item, dryRu
 	return out, err
 }
 
-// newWorker builds the enrichment worker from the configuration. The
+// newWorker builds the enrichment worker from the configuration, tracing
+// its jobs and their calls when tel is on, and exports its metrics on m
+// (job results, the backlog, the external APIs' requests and quotas). The
 // caller sets Store, Events and Invalidate, and runs it.
-func newWorker(cfg config.Config, log *slog.Logger) (*enrich.Worker, error) {
+func newWorker(cfg config.Config, log *slog.Logger, tel *telemetry.Telemetry, m *metrics.Metrics, st *store.Store) (*enrich.Worker, error) {
 	e := cfg.Enrich
 	guard := &netguard.Guard{Allow: e.LinkCheckAllow, Own: netguard.OwnNetworks()}
 	reg, err := registry.New(registry.Config{
 		AuthFile: e.RegistryAuthFile, Insecure: e.RegistryInsecure, Allow: e.RegistryAllow,
 		Guard: guard, UserAgent: "docker-examples-api/" + buildinfo.Version,
+		WrapTransport: tel.ExternalTransport,
 	})
 	if err != nil {
 		return nil, err
 	}
-	gh, err := github.New(e.GitHubAPIURL, e.GitHubToken.Reveal(), nil)
+	gh, err := github.New(e.GitHubAPIURL, e.GitHubToken.Reveal(),
+		&http.Client{Timeout: 20 * time.Second, Transport: tel.ExternalTransport(nil)})
 	if err != nil {
 		return nil, fmt.Errorf("GITHUB_API_URL: %w", err)
 	}
+	m.RegisterExternal("registry", reg)
+	m.RegisterExternal("github", gh)
+	m.RegisterEnrichBacklog(st.CountDueJobs)
 	return &enrich.Worker{
-		Registry: reg, GitHub: gh, Links: linkcheck.New(linkcheck.Config{Guard: guard}),
-		Log: log, ID: cfg.InstanceID, Interval: e.Interval,
+		Registry: reg, GitHub: gh, Links: linkcheck.New(linkcheck.Config{Guard: guard, WrapTransport: tel.ExternalTransport}),
+		Log: log, ID: cfg.InstanceID, Interval: e.Interval, Tracer: tel.Tracer(), Metrics: m,
 	}, nil
 }
 

@@ -32,6 +32,7 @@ func enrichedInstance(t *testing.T) (base, docs string, reg *registrytest.Regist
 	reg = registrytest.Start(t, registrytest.Options{})
 	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-RateLimit-Remaining", "4999")
 		switch r.URL.Path {
 		case "/repos/acme/app":
 			fmt.Fprint(w, `{"full_name":"acme/app","stargazers_count":7,"archived":true,"default_branch":"main","pushed_at":"2026-10-01T00:00:00Z","license":{"spdx_id":"MIT","name":"MIT License"}}`)

@@ -135,7 +135,7 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 
 	itemEvents := events.ItemEvents{P: events.NewPublisher(rdb, "", cfg.EventStreamMaxBytes, cfg.InstanceID)}
 	cachedItems := cache.NewItems(st, itemCache)
-	worker, err := newWorker(cfg, log)
+	worker, err := newWorker(cfg, log, tel, m, st)
 	if err != nil {
 		return err
 	}

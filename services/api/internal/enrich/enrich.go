@@ -20,6 +20,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/docker-examples/stack/services/api/internal/github"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
@@ -56,6 +60,20 @@ type Publisher interface {
 	Publish(ctx context.Context, e inventory.Event) error
 }
 
+// Recorder counts finished jobs by result (*metrics.Metrics): ResultOK,
+// ResultFailed, ResultRetry or ResultSkipped.
+type Recorder interface {
+	ObserveEnrichJob(result string)
+}
+
+// The results a job ends with, as Recorder and the job's span see them.
+const (
+	ResultOK      = "ok"      // every source answered; the facts are stored
+	ResultFailed  = "error"   // stored, but a source failed: it runs again with backoff
+	ResultRetry   = "retry"   // nothing stored (the database, a shutdown): the job is given back
+	ResultSkipped = "skipped" // the item was deleted or changed during the check
+)
+
 // Worker runs jobs. Registry, GitHub and Links may be nil (that source is
 // then not checked).
 type Worker struct {
@@ -67,6 +85,11 @@ type Worker struct {
 	// Invalidate drops cached reads after new facts are stored.
 	Invalidate func(ctx context.Context)
 	Log        *slog.Logger
+	// Tracer, when set, records a span per job (a trace of its own) with a
+	// child span per source; the sources' HTTP client spans go under those.
+	Tracer trace.Tracer
+	// Metrics, when set, counts finished jobs.
+	Metrics Recorder
 	// ID names this replica in job leases.
 	ID string
 	// Interval between checks of an item (ENRICH_INTERVAL, 6h).
@@ -99,6 +122,9 @@ func (w *Worker) defaults() {
 	}
 	if w.Invalidate == nil {
 		w.Invalidate = func(context.Context) {}
+	}
+	if w.Tracer == nil {
+		w.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 }
 
@@ -143,31 +169,46 @@ func (w *Worker) Run(ctx context.Context) error {
 // RunJob checks one claimed job's item and stores the results.
 func (w *Worker) RunJob(parent context.Context, j store.Job) {
 	w.defaults()
+	parent, span := w.Tracer.Start(parent, "enrich job", trace.WithNewRoot(), trace.WithAttributes(
+		attribute.String("enrich.item_id", j.ItemID.String()), attribute.Int("enrich.attempt", j.Attempts),
+		attribute.String("enrich.reason", j.Reason)))
+	defer span.End()
+	result := w.runJob(parent, j)
+	span.SetAttributes(attribute.String("enrich.result", result))
+	if result == ResultFailed || result == ResultRetry {
+		span.SetStatus(codes.Error, result)
+	}
+	if w.Metrics != nil {
+		w.Metrics.ObserveEnrichJob(result)
+	}
+}
+
+func (w *Worker) runJob(parent context.Context, j store.Job) string {
 	ctx, cancel := context.WithTimeout(parent, w.Lease-10*time.Second)
 	defer cancel()
 	log := w.Log.With("item_id", j.ItemID.String(), "attempt", j.Attempts, "reason", j.Reason)
 	t, err := w.Store.GetEnrichTarget(ctx, j.ItemID)
 	if errors.Is(err, store.ErrNotFound) {
-		return // deleted; its job row went with it
+		return ResultSkipped // deleted; its job row went with it
 	}
 	if err != nil {
 		w.retry(parent, j, err, log)
-		return
+		return ResultRetry
 	}
 	e, next := w.check(ctx, t, j)
 	if parent.Err() != nil {
 		// Shutting down mid-job: give it back now rather than at lease end.
 		w.retry(context.WithoutCancel(parent), j, parent.Err(), log)
-		return
+		return ResultRetry
 	}
 	saved, err := w.Store.SaveEnrichment(context.WithoutCancel(ctx), j, e, next)
 	if err != nil {
 		w.retry(context.WithoutCancel(parent), j, err, log)
-		return
+		return ResultRetry
 	}
 	if !saved {
 		log.DebugContext(ctx, "enrich: item changed during the check; it runs again")
-		return
+		return ResultSkipped
 	}
 	w.Invalidate(ctx)
 	it, err := w.Store.GetItem(context.WithoutCancel(ctx), j.ItemID)
@@ -177,6 +218,21 @@ func (w *Worker) RunJob(parent context.Context, j store.Job) {
 		}
 	}
 	log.InfoContext(ctx, "enrich: item checked", "next_run", next.UTC().Format(time.RFC3339))
+	if e.Failed {
+		return ResultFailed
+	}
+	return ResultOK
+}
+
+// source runs one source's check in a child span of the job's, named
+// name, an error when check reports one.
+func (w *Worker) source(ctx context.Context, name string, attrs []attribute.KeyValue, check func(context.Context) error) {
+	ctx, span := w.Tracer.Start(ctx, name, trace.WithAttributes(attrs...))
+	defer span.End()
+	if err := check(ctx); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
 }
 
 func (w *Worker) retry(ctx context.Context, j store.Job, err error, log *slog.Logger) {
@@ -202,7 +258,8 @@ func backoff(attempt int, interval time.Duration) time.Duration {
 func (w *Worker) check(ctx context.Context, t store.EnrichTarget, j store.Job) (store.Enrichment, time.Time) {
 	it := t.Item
 	var e store.Enrichment
-	failed := false
+	// One flag per source: the sources run at once.
+	var registryFailed, githubFailed bool
 	next := w.Now().Add(w.Interval)
 	var wg sync.WaitGroup
 	if w.Registry != nil {
@@ -218,7 +275,11 @@ func (w *Worker) check(ctx context.Context, t store.EnrichTarget, j store.Job) (
 			filter, err := tagver.CompileFilter(it.TagInclude, it.TagExclude)
 			var facts inventory.RegistryFacts
 			if err == nil {
-				facts, err = w.Registry.Check(ctx, it.ImageNormalized, prev, filter)
+				w.source(ctx, "registry check", []attribute.KeyValue{attribute.String("enrich.image", it.ImageNormalized)},
+					func(ctx context.Context) error {
+						facts, err = w.Registry.Check(ctx, it.ImageNormalized, prev, filter)
+						return err
+					})
 			}
 			now := w.Now().UTC()
 			if err != nil {
@@ -227,7 +288,7 @@ func (w *Worker) check(ctx context.Context, t store.EnrichTarget, j store.Job) (
 					facts = *prev
 					facts.State, facts.Error = inventory.StateError, err.Error()
 				}
-				failed = true
+				registryFailed = true
 			}
 			facts.CheckedAt = &now
 			e.Registry = &facts
@@ -246,7 +307,13 @@ func (w *Worker) check(ctx context.Context, t store.EnrichTarget, j store.Job) (
 					prev = nil
 				}
 			}
-			st, err := w.GitHub.Check(ctx, repo, prev)
+			var st github.State
+			var err error
+			w.source(ctx, "github check", []attribute.KeyValue{attribute.String("enrich.repository", repo)},
+				func(ctx context.Context) error {
+					st, err = w.GitHub.Check(ctx, repo, prev)
+					return err
+				})
 			var rl *github.RateLimitedError
 			switch {
 			case errors.As(err, &rl):
@@ -259,7 +326,7 @@ func (w *Worker) check(ctx context.Context, t store.EnrichTarget, j store.Job) (
 					f.State, f.Error, f.CheckedAt = inventory.StateError, err.Error(), &now
 				}
 				e.GitHub = &f
-				failed = true
+				githubFailed = true
 			default:
 				e.GitHub = &st.Facts
 				e.GitHubState, _ = json.Marshal(st)
@@ -276,14 +343,18 @@ func (w *Worker) check(ctx context.Context, t store.EnrichTarget, j store.Job) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.Links = w.Links.CheckAll(ctx, urls)
+			w.source(ctx, "link check", []attribute.KeyValue{attribute.Int("enrich.links", len(urls))},
+				func(ctx context.Context) error {
+					e.Links = w.Links.CheckAll(ctx, urls)
+					return nil
+				})
 			if e.Links == nil {
 				e.Links = []inventory.LinkResult{}
 			}
 		}()
 	}
 	wg.Wait()
-	if failed {
+	if registryFailed || githubFailed {
 		e.Failed = true
 		next = w.Now().Add(backoff(j.Attempts, w.Interval))
 	}

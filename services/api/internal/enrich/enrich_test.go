@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/api/internal/enrich"
 	"github.com/docker-examples/stack/services/api/internal/github"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
@@ -96,7 +97,11 @@ type env struct {
 	gh     atomic.Int64
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T) *env { t.Helper(); return setupTraced(t, nil) }
+
+// setupTraced is setup with the worker and its clients tracing to tel
+// (nil: off).
+func setupTraced(t *testing.T, tel *telemetry.Telemetry) *env {
 	t.Helper()
 	e := &env{st: store.New(pgtest.New(t)), events: &recorder{}}
 	e.reg = registrytest.Start(t, registrytest.Options{})
@@ -107,18 +112,18 @@ func setup(t *testing.T) *env {
 	}))
 	t.Cleanup(docs.Close)
 	e.docs = docs.URL
-	rc, err := registry.New(registry.Config{Insecure: []string{e.reg.Host}})
+	rc, err := registry.New(registry.Config{Insecure: []string{e.reg.Host}, WrapTransport: tel.ExternalTransport})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gh, err := github.New(fakeGitHub(t, &e.gh), "", nil)
+	gh, err := github.New(fakeGitHub(t, &e.gh), "", &http.Client{Transport: tel.ExternalTransport(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	guard := &netguard.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 	e.worker = &enrich.Worker{
-		Store: e.st, Registry: rc, GitHub: gh, Links: linkcheck.New(linkcheck.Config{Guard: guard}),
-		Events: e.events, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store: e.st, Registry: rc, GitHub: gh, Links: linkcheck.New(linkcheck.Config{Guard: guard, WrapTransport: tel.ExternalTransport}),
+		Events: e.events, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Tracer: tel.Tracer(),
 		ID: "test-replica", Poll: 20 * time.Millisecond,
 	}
 	return e

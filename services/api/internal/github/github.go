@@ -48,6 +48,7 @@ type Client struct {
 	mu          sync.Mutex
 	pausedUntil time.Time
 	requests    atomic.Int64
+	remaining   atomic.Int64 // X-RateLimit-Remaining of the last answer; -1 before one
 }
 
 // New returns a client for the API at baseURL with an optional token.
@@ -59,7 +60,17 @@ func New(baseURL, token string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 20 * time.Second}
 	}
-	return &Client{base: u, token: token, http: hc, now: time.Now}, nil
+	c := &Client{base: u, token: token, http: hc, now: time.Now}
+	c.remaining.Store(-1)
+	return c, nil
+}
+
+// QuotaRemaining is the number of requests GitHub said are left in the
+// current rate-limit window (X-RateLimit-Remaining of the last answer);
+// ok is false before the first answer.
+func (c *Client) QuotaRemaining() (n int64, ok bool) {
+	n = c.remaining.Load()
+	return n, n >= 0
 }
 
 // Requests is the number of requests sent so far.
@@ -231,6 +242,9 @@ func (c *Client) get(ctx context.Context, path, etag string, v any) (int, string
 		return 0, "", fmt.Errorf("GitHub: %w", err)
 	}
 	defer resp.Body.Close()
+	if n, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Remaining"), 10, 64); err == nil && n >= 0 {
+		c.remaining.Store(n)
+	}
 	if until, limited := c.rateLimit(resp); limited {
 		c.mu.Lock()
 		if until.After(c.pausedUntil) {

@@ -41,6 +41,9 @@ type Config struct {
 	BreakerCooldown time.Duration
 	UserAgent       string
 	Now             func() time.Time
+	// WrapTransport, when set, wraps the transport the checker sends with
+	// (client spans: telemetry's ExternalTransport).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Checker checks links. It is safe for concurrent use.
@@ -90,9 +93,13 @@ func New(cfg Config) *Checker {
 		IdleConnTimeout:       30 * time.Second,
 		DisableCompression:    true,
 	}
+	var rt http.RoundTripper = tr
+	if cfg.WrapTransport != nil {
+		rt = cfg.WrapTransport(tr)
+	}
 	c := &Checker{cfg: cfg, hosts: map[string]*hostState{}}
 	c.client = &http.Client{
-		Transport: tr,
+		Transport: rt,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > MaxRedirects {
 				return fmt.Errorf("more than %d redirects", MaxRedirects)

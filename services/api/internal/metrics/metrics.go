@@ -1,7 +1,7 @@
 // Package metrics holds the API's Prometheus metrics: HTTP requests by
 // route template, method and status, their latency, SQL statements sent to
-// PostgreSQL (through a pgx tracer), the pgx pool's statistics, and build
-// information. Each Metrics has its own registry, so tests never share
+// PostgreSQL (through a pgx tracer), the pgx pool's statistics, the
+// enrichment jobs and the external APIs they call, and build information. Each Metrics has its own registry, so tests never share
 // global state.
 package metrics
 
@@ -26,6 +26,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	queries  prometheus.Counter
+	jobs     *prometheus.CounterVec
 }
 
 // New returns Metrics registered on a fresh registry together with the Go
@@ -46,13 +47,17 @@ func New() *Metrics {
 			Name: "api_db_queries_total",
 			Help: "SQL statements sent to PostgreSQL, BEGIN and COMMIT included.",
 		}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "api_enrich_jobs_total",
+			Help: "Enrichment jobs finished on this replica, by result: ok, error (a source failed; stored, retried with backoff), retry (nothing stored; given back), skipped (the item changed or went).",
+		}, []string{"result"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "api_build_info",
 		Help: "Always 1; the labels say which build is running.",
 	}, []string{"version", "commit", "goversion"})
 	build.WithLabelValues(buildinfo.Version, buildinfo.Commit, buildinfo.GoVersion()).Set(1)
-	m.reg.MustRegister(m.requests, m.latency, m.queries, build,
+	m.reg.MustRegister(m.requests, m.latency, m.queries, m.jobs, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -72,6 +77,70 @@ func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// ObserveEnrichJob counts one finished enrichment job by its result.
+func (m *Metrics) ObserveEnrichJob(result string) { m.jobs.WithLabelValues(result).Inc() }
+
+// RegisterEnrichBacklog exports api_enrich_jobs_pending, the jobs due and
+// not claimed, which count returns at every scrape (within two seconds;
+// a failed count leaves the gauge out of that scrape). Every replica
+// reports the same backlog: query it with max(), not sum().
+func (m *Metrics) RegisterEnrichBacklog(count func(context.Context) (int, error)) {
+	m.reg.MustRegister(backlogCollector{count})
+}
+
+var descBacklog = prometheus.NewDesc("api_enrich_jobs_pending",
+	"Enrichment jobs due and not claimed by any replica (the same on every replica).", nil, nil)
+
+type backlogCollector struct {
+	count func(context.Context) (int, error)
+}
+
+func (backlogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBacklog }
+
+func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if n, err := c.count(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(n))
+	}
+}
+
+// External is an API outside the stack the enrichment calls (the
+// registry client, the GitHub client).
+type External interface {
+	Requests() int64
+	// QuotaRemaining is what the API last said is left of its quota;
+	// ok is false before it said.
+	QuotaRemaining() (n int64, ok bool)
+}
+
+// RegisterExternal exports api_external_requests_total and
+// api_external_quota_remaining (once the API has reported it) with the
+// label service="service".
+func (m *Metrics) RegisterExternal(service string, e External) {
+	labels := prometheus.Labels{"service": service}
+	m.reg.MustRegister(externalCollector{e: e,
+		requests: prometheus.NewDesc("api_external_requests_total",
+			"Requests sent to an external API by the enrichment, by service.", nil, labels),
+		quota: prometheus.NewDesc("api_external_quota_remaining",
+			"Requests an external API said are left of its quota (GitHub's X-RateLimit-Remaining, a registry's RateLimit-Remaining), by service.", nil, labels),
+	})
+}
+
+type externalCollector struct {
+	e               External
+	requests, quota *prometheus.Desc
+}
+
+func (c externalCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.requests; ch <- c.quota }
+
+func (c externalCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(c.e.Requests()))
+	if n, ok := c.e.QuotaRemaining(); ok {
+		ch <- prometheus.MustNewConstMetric(c.quota, prometheus.GaugeValue, float64(n))
+	}
 }
 
 // QueryTracer returns a pgx tracer that counts every statement. Set it as

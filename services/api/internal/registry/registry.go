@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,9 @@ type Config struct {
 	Guard *netguard.Guard
 	// UserAgent is sent with every request.
 	UserAgent string
+	// WrapTransport, when set, wraps the transports the client sends
+	// with (client spans: telemetry's ExternalTransport).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Client checks image references. It is safe for concurrent use; it does
@@ -59,6 +63,9 @@ type Client struct {
 	guarded  http.RoundTripper
 	open     http.RoundTripper
 	requests atomic.Int64
+	// remaining is the pull quota the last registry that reported one
+	// said was left (RateLimit-Remaining), -1 before any did.
+	remaining atomic.Int64
 }
 
 // New returns a Client. A missing or malformed AuthFile is an error.
@@ -75,9 +82,14 @@ func New(cfg Config) (*Client, error) {
 		g = &netguard.Guard{}
 	}
 	c := &Client{cfg: cfg, keychain: kc}
-	c.guarded = c.count(newTransport(g.Dialer(10 * time.Second).DialContext))
+	c.remaining.Store(-1)
+	wrap := cfg.WrapTransport
+	if wrap == nil {
+		wrap = func(rt http.RoundTripper) http.RoundTripper { return rt }
+	}
+	c.guarded = wrap(c.count(newTransport(g.Dialer(10 * time.Second).DialContext)))
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	c.open = c.count(newTransport(d.DialContext))
+	c.open = wrap(c.count(newTransport(d.DialContext)))
 	return c, nil
 }
 
@@ -97,18 +109,35 @@ func newTransport(dial func(ctx context.Context, network, addr string) (net.Conn
 // (token requests included).
 func (c *Client) Requests() int64 { return c.requests.Load() }
 
+// QuotaRemaining is the pull quota the last registry that reported one
+// (a RateLimit-Remaining header, as Docker Hub sends on manifest
+// requests) said was left; ok is false before any did.
+func (c *Client) QuotaRemaining() (n int64, ok bool) {
+	n = c.remaining.Load()
+	return n, n >= 0
+}
+
 type countingTransport struct {
-	next http.RoundTripper
-	n    *atomic.Int64
+	next      http.RoundTripper
+	n         *atomic.Int64
+	remaining *atomic.Int64
 }
 
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.n.Add(1)
-	return t.next.RoundTrip(r)
+	resp, err := t.next.RoundTrip(r)
+	if err == nil {
+		// "76;w=21600": 76 pulls left in a window of 21600 s.
+		v, _, _ := strings.Cut(resp.Header.Get("RateLimit-Remaining"), ";")
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n >= 0 {
+			t.remaining.Store(n)
+		}
+	}
+	return resp, err
 }
 
 func (c *Client) count(rt http.RoundTripper) http.RoundTripper {
-	return countingTransport{next: rt, n: &c.requests}
+	return countingTransport{next: rt, n: &c.requests, remaining: &c.remaining}
 }
 
 // Previous is what the last check found, so an unchanged digest costs no

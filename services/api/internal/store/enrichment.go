@@ -103,6 +103,15 @@ func (s *Store) ClaimJobs(ctx context.Context, worker string, n int, lease time.
 	return jobs, translate("claim jobs", err)
 }
 
+// CountDueJobs is the number of jobs that are due and that no replica
+// holds: the enrichment backlog.
+func (s *Store) CountDueJobs(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM enrich_jobs
+		WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())`).Scan(&n)
+	return n, translate("count due jobs", err)
+}
+
 // EnrichTarget is an item with what its previous check stored.
 type EnrichTarget struct {
 	Item        inventory.Item

@@ -148,9 +148,12 @@ const internals = [
   ["DB queries/s", "sum(rate(api_db_queries_total[1m]))", fmtRate],
   ["rate-limited requests/s", 'sum(rate(api_ratelimit_requests_total{result="limited"}[1m]))', fmtRate],
   ["enrichment jobs done/s", "sum(rate(api_enrich_jobs_total[5m]))", fmtRate],
-  ["enrichment jobs failed/s", 'sum(rate(api_enrich_jobs_total{result="error"}[5m]))', fmtRate],
-  ["enrichment jobs waiting", "sum(api_enrich_jobs_pending)", (v) => Number.isNaN(v) ? "–" : String(v)],
+  ["enrichment jobs failed/s", 'sum(rate(api_enrich_jobs_total{result=~"error|retry"}[5m]))', fmtRate],
+  // Every replica reports the same backlog: max, not sum.
+  ["enrichment jobs waiting", "max(api_enrich_jobs_pending)", (v) => Number.isNaN(v) ? "–" : String(v)],
   ["GitHub API quota left", "min(api_external_quota_remaining{service=\"github\"})", (v) => Number.isNaN(v) ? "–" : String(v)],
+  ["registry pull quota left", "min(api_external_quota_remaining{service=\"registry\"})", (v) => Number.isNaN(v) ? "–" : String(v)],
+  ["external API requests/s", "sum(rate(api_external_requests_total[5m]))", fmtRate],
 ];
 
 async function drawInternals() {
