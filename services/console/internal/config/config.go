@@ -1,16 +1,15 @@
 // Package config reads the console's configuration from the environment
-// once, at start-up, and validates it: a bad value stops the service with
-// a message that names the variable.
+// once, at start-up, with platform/env, and validates it: bad values stop
+// the service with one message naming every bad variable.
 package config
 
 import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 
-	"github.com/docker-examples/stack/platform/logging"
+	"github.com/docker-examples/stack/platform/env"
 )
 
 // Config is everything the console reads from its environment.
@@ -29,71 +28,52 @@ type Config struct {
 // Addr is the listen address.
 func (c Config) Addr() string { return fmt.Sprintf(":%d", c.Port) }
 
-// Load reads and validates the configuration from getenv.
+// Load reads and validates the configuration from getenv, through the
+// stack's one loader (platform/env): every bad variable is reported at
+// once, each by name.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{Port: 9400}
-	if v := getenv("PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 || p > 65535 {
-			return Config{}, fmt.Errorf("PORT: %q is not a port number (0-65535)", v)
-		}
-		c.Port = p
+	l := env.New(getenv)
+	c := Config{
+		Port:       l.Port("PORT", 9400),
+		LogLevel:   l.LogLevel("LOG_LEVEL"),
+		MetricsURL: env.Parse(l, "METRICS_URL", &url.URL{Scheme: "http", Host: "victoria-metrics:8428"}, baseURL),
+		LogsURL:    env.Parse(l, "LOGS_URL", &url.URL{Scheme: "http", Host: "victoria-logs:9428"}, baseURL),
+		TracesURL:  env.Parse(l, "TRACES_URL", &url.URL{Scheme: "http", Host: "jaeger:16686"}, baseURL),
+		Links:      env.Parse(l, "LINKS", map[string]string{}, parseLinks),
 	}
-	lvl, err := logging.ParseLevel(getenv("LOG_LEVEL"))
-	if err != nil {
+	if err := l.Err(); err != nil {
 		return Config{}, err
 	}
-	c.LogLevel = lvl
-	for _, v := range []struct {
-		name, def string
-		dst       **url.URL
-	}{
-		{"METRICS_URL", "http://victoria-metrics:8428", &c.MetricsURL},
-		{"LOGS_URL", "http://victoria-logs:9428", &c.LogsURL},
-		{"TRACES_URL", "http://jaeger:16686", &c.TracesURL},
-	} {
-		u, err := baseURL(v.name, getenv(v.name), v.def)
-		if err != nil {
-			return Config{}, err
-		}
-		*v.dst = u
-	}
-	links, err := parseLinks(getenv("LINKS"))
-	if err != nil {
-		return Config{}, err
-	}
-	c.Links = links
 	return c, nil
 }
 
 func parseLinks(raw string) (map[string]string, error) {
 	links := map[string]string{}
-	if strings.TrimSpace(raw) == "" {
-		return links, nil
-	}
-	for _, part := range strings.Split(raw, ",") {
+	for part := range strings.SplitSeq(raw, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
 		label, target, ok := strings.Cut(strings.TrimSpace(part), "=")
 		u, err := url.Parse(target)
 		if !ok || label == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("LINKS: %q is not label=http(s)://host/path", part)
+			return nil, fmt.Errorf("%q is not label=http(s)://host/path", part)
 		}
 		links[label] = target
 	}
 	return links, nil
 }
 
-func baseURL(name, raw, def string) (*url.URL, error) {
-	if raw == "" {
-		raw = def
-	}
+// baseURL reads a store's address, http(s)://host:port with no path,
+// query or credentials; the error shows the value without a password.
+func baseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		shown := raw
+		shown := "(not a URL)"
 		if err == nil {
 			shown = u.Redacted()
 		}
-		return nil, fmt.Errorf("%s: %q is not an http(s) URL of the form http://host:port", name, shown)
+		return nil, fmt.Errorf("%q is not an http(s) URL of the form http://host:port", shown)
 	}
 	u.Path = ""
 	return u, nil

@@ -37,4 +37,11 @@ func TestLoad(t *testing.T) {
 			t.Errorf("%s: error shows the password: %v", name, err)
 		}
 	}
+	// Every mistake at once, as the other services report them.
+	_, err = Load(env(map[string]string{"PORT": "x", "METRICS_URL": "ftp://x", "LINKS": "nolabel"}))
+	for _, name := range []string{"PORT", "METRICS_URL", "LINKS"} {
+		if err == nil || !strings.Contains(err.Error(), name+":") {
+			t.Errorf("three bad variables: got %v, want one error naming %s too", err, name)
+		}
+	}
 }
