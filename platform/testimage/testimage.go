@@ -7,7 +7,11 @@
 //  1. the variable POSTGRES_IMAGE / REDIS_IMAGE, when set;
 //  2. the base image `make images` built or pulled, as written in
 //     deploy/images.env, when that image is present in the local engine;
-//  3. the official image (postgres:17-alpine, redis:7.4-alpine), when it is
+//  3. when this checkout has no deploy/images.env (a second clone or a git
+//     worktree beside the one that ran `make images`), a stand-in image
+//     that scripts/standins.sh built in the same engine (the newest
+//     docker-examples/postgres or docker-examples/redis tag);
+//  4. the official image (postgres:17-alpine, redis:7.4-alpine), when it is
 //     present or the engine can pull it.
 //
 // When none can be had, Find reports why in a sentence that tells the user
@@ -27,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,13 +46,14 @@ import (
 type Service struct {
 	envVar   string // explicit override
 	fileKey  string // key in deploy/images.env
+	standin  string // repository of the stand-in scripts/standins.sh builds
 	official string // the image users pull
 }
 
 // The services integration tests start.
 var (
-	Postgres = Service{envVar: "POSTGRES_IMAGE", fileKey: "POSTGRES_BASE_IMAGE", official: "postgres:17-alpine"}
-	Redis    = Service{envVar: "REDIS_IMAGE", fileKey: "REDIS_BASE_IMAGE", official: "redis:7.4-alpine"}
+	Postgres = Service{envVar: "POSTGRES_IMAGE", fileKey: "POSTGRES_BASE_IMAGE", standin: "docker-examples/postgres", official: "postgres:17-alpine"}
+	Redis    = Service{envVar: "REDIS_IMAGE", fileKey: "REDIS_BASE_IMAGE", standin: "docker-examples/redis", official: "redis:7.4-alpine"}
 )
 
 var envOnce sync.Once
@@ -67,11 +73,17 @@ func Find(ctx context.Context, s Service) (image, why string) {
 	defer cli.Close()
 	var tried []string
 	if root, err := repoRoot(); err == nil {
-		if img, err := readEnvFile(filepath.Join(root, "deploy", "images.env"), s.fileKey); err == nil && img != "" {
+		img, err := readEnvFile(filepath.Join(root, "deploy", "images.env"), s.fileKey)
+		switch {
+		case err == nil && img != "":
 			if present(ctx, cli, img) {
 				return img, ""
 			}
 			tried = append(tried, img+" (named in deploy/images.env, not in the engine)")
+		case errors.Is(err, fs.ErrNotExist):
+			if img := newest(ctx, cli, s.standin); img != "" {
+				return img, ""
+			}
 		}
 	}
 	if present(ctx, cli, s.official) || pull(ctx, cli, s.official) == nil {
@@ -95,6 +107,24 @@ func setDefaults() {
 func present(ctx context.Context, cli *testcontainers.DockerClient, img string) bool {
 	_, err := cli.ImageInspect(ctx, img)
 	return err == nil
+}
+
+// newest returns the most recently created tag of repo in the engine, or "".
+func newest(ctx context.Context, cli *testcontainers.DockerClient, repo string) string {
+	res, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", repo)})
+	if err != nil {
+		return ""
+	}
+	var best string
+	var created int64
+	for _, im := range res.Items {
+		for _, tag := range im.RepoTags {
+			if strings.HasPrefix(tag, repo+":") && (best == "" || im.Created > created) {
+				best, created = tag, im.Created
+			}
+		}
+	}
+	return best
 }
 
 func pull(ctx context.Context, cli *testcontainers.DockerClient, img string) error {
