@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Generates the stack's secrets in deploy/secrets/ (git-ignored) on first
 # use; existing files are kept, so running it again changes nothing.
-#   db_password.txt     PostgreSQL password of the inventory role
+#   db_password.txt     PostgreSQL password of the inventory role (the
+#                       schema's owner: the migrate job)
+#   db_api_password.txt PostgreSQL password of the inventory_api role the
+#                       api serves as (the migrate job sets it each run)
 #   api_key.txt         an API key the API accepts for automation
 #   admin_password.txt  the password of the UI's admin account
 #   redis_password.txt  the password of the api's Redis user
@@ -15,7 +18,7 @@ dir="$(cd "$(dirname "$0")/.." && pwd)/deploy/secrets"
 mkdir -p "$dir"
 chmod 0700 "$dir"
 gen() { head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | cut -c1-"$1"; }
-for name in db_password api_key admin_password redis_password; do
+for name in db_password db_api_password api_key admin_password redis_password; do
 	f="$dir/$name.txt"
 	if [ -s "$f" ]; then
 		continue

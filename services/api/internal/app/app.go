@@ -3,7 +3,8 @@
 //
 //	api [serve]                    run the service (the default)
 //	api migrate [up|down|status]   apply, roll back one, or list migrations,
-//	                               under a PostgreSQL advisory lock
+//	                               under a PostgreSQL advisory lock; up then
+//	                               grants the api's role (DB_API_USER)
 //	api keys create NAME|list|revoke ID
 //	                               manage the API keys stored in PostgreSQL
 //	api import compose FILE        create or update an item per image of a compose file
@@ -65,7 +66,18 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout io
 	case "status":
 		return r.Status(ctx, stdout)
 	default:
-		return r.Up(ctx)
+		if err := r.Up(ctx); err != nil {
+			return err
+		}
+		if cfg.APIRole.User == "" {
+			return nil
+		}
+		return r.GrantAPIRole(ctx, migrate.APIRole{
+			Name:                     cfg.APIRole.User,
+			Password:                 cfg.APIRole.Password.Reveal(),
+			StatementTimeout:         cfg.APIRole.StatementTimeout,
+			IdleInTransactionTimeout: cfg.APIRole.IdleInTransactionTimeout,
+		})
 	}
 }
 

@@ -31,6 +31,14 @@ type Config struct {
 	// built from DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD(_FILE)
 	// and DB_SSLMODE. Setting both forms is an error.
 	DatabaseURL secret.Value
+	// APIRole is the PostgreSQL role `migrate up` (connected as the
+	// schema's owner through DatabaseURL) creates or updates for the api
+	// to serve as: DB_API_USER, DB_API_PASSWORD or DB_API_PASSWORD_FILE,
+	// DB_API_STATEMENT_TIMEOUT (default 10s) and
+	// DB_API_IDLE_IN_TRANSACTION_TIMEOUT (default 30s). Unset DB_API_USER:
+	// migrate makes no role. serve ignores it: it connects as DatabaseURL
+	// says.
+	APIRole APIRole
 	// RedisURL is REDIS_URL or REDIS_URL_FILE, default
 	// redis://redis:6379/0. It carries the api's Redis user and password
 	// (redis://api:password@redis:6379/0), so it is a secret too.
@@ -117,6 +125,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Port:          l.Port("PORT", 8000),
 		LogLevel:      l.LogLevel("LOG_LEVEL"),
 		DatabaseURL:   databaseURL(l),
+		APIRole:       apiRole(l),
 		RedisURL:      redisURL(l, "REDIS_URL", "redis://redis:6379/0"),
 		RedisCacheURL: redisURL(l, "REDIS_CACHE_URL", ""),
 		CursorKey:     cursorKey(l),
@@ -241,6 +250,33 @@ func rateLimit(l *env.Loader, name, def string) ratelimit.Limit {
 		l.Fail(name, "%v (or off)", err)
 	}
 	return lim
+}
+
+// APIRole is the api's PostgreSQL role, as `migrate up` grants it.
+type APIRole struct {
+	User                     string
+	Password                 secret.Value
+	StatementTimeout         time.Duration
+	IdleInTransactionTimeout time.Duration
+}
+
+// apiRole reads DB_API_*: a user needs a password, other than the owner's.
+func apiRole(l *env.Loader) APIRole {
+	r := APIRole{
+		User:                     l.Get("DB_API_USER"),
+		Password:                 l.Secret("DB_API_PASSWORD"),
+		StatementTimeout:         l.Duration("DB_API_STATEMENT_TIMEOUT", 10*time.Second, 0, time.Hour),
+		IdleInTransactionTimeout: l.Duration("DB_API_IDLE_IN_TRANSACTION_TIMEOUT", 30*time.Second, 0, time.Hour),
+	}
+	switch {
+	case r.User == "" && !r.Password.IsZero():
+		l.Fail("DB_API_PASSWORD", "is set without DB_API_USER")
+	case r.User != "" && r.Password.IsZero():
+		l.Fail("DB_API_USER", "needs DB_API_PASSWORD or DB_API_PASSWORD_FILE")
+	case r.User != "" && r.User == l.Get("DB_USER"):
+		l.Fail("DB_API_USER", "is DB_USER: the api needs a role of its own, not the schema's owner")
+	}
+	return r
 }
 
 // databaseURL returns DATABASE_URL(_FILE), or a URL built from DB_*.

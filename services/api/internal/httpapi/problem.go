@@ -63,6 +63,8 @@ var titles = map[string]string{
 	"method-not-allowed":     problem.MethodNotAllowed.Title,
 	"internal":               problem.Internal.Title,
 	"unavailable":            problem.Unavailable.Title,
+	"timeout":                "The database did not answer in time",
+	"idempotency-quota":      "Too many stored idempotent responses",
 	"invalid-compose":        "The compose file is not valid",
 	"idempotency-mismatch":   "Idempotency key reused with a different request",
 	"bad-cursor":             "The cursor is not one this API returned",
@@ -99,6 +101,10 @@ func toProblem(err error) *problemError {
 		return newProblem(http.StatusNotFound, "not-found", "no item has this id")
 	case errors.Is(err, store.ErrConflict):
 		return newProblem(http.StatusConflict, "conflict", "an item with this name already exists")
+	case errors.Is(err, store.ErrTimeout):
+		p := newProblem(http.StatusServiceUnavailable, "timeout", "the database did not answer within its statement timeout: retry later")
+		p.header = http.Header{"Retry-After": {"5"}}
+		return p
 	case errors.Is(err, store.ErrUnavailable):
 		p := newProblem(http.StatusServiceUnavailable, "unavailable", "the database is unavailable: retry later")
 		p.header = http.Header{"Retry-After": {"5"}}

@@ -96,6 +96,49 @@ func New(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// APIURL gives dbURL's database (from URL) a role of its own that the api
+// serves as, made by migrate.Runner.GrantAPIRole with statementTimeout and
+// an idle-in-transaction timeout of a minute, and returns the URL that
+// connects as it. The role is dropped when t ends.
+func APIURL(t testing.TB, dbURL string, statementTimeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	role := migrate.APIRole{Name: "api_" + randomHex(6), Password: randomHex(16),
+		StatementTimeout: statementTimeout, IdleInTransactionTimeout: time.Minute}
+	r, err := migrate.Open(dbURL, time.Minute, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer r.Close()
+	if err := r.GrantAPIRole(ctx, role); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			t.Errorf("pgtest: drop role: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		// DROP OWNED revokes its grants here and on the database itself.
+		if _, err := conn.Exec(ctx, "DROP OWNED BY "+role.Name); err != nil {
+			t.Errorf("pgtest: drop role %s: %v", role.Name, err)
+		}
+		if _, err := conn.Exec(ctx, "DROP ROLE "+role.Name); err != nil {
+			t.Errorf("pgtest: drop role %s: %v", role.Name, err)
+		}
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.User = url.UserPassword(role.Name, role.Password)
+	return u.String()
+}
+
 // Stop drops the template database and removes the container, if this
 // binary started one. Call it from TestMain after m.Run.
 func Stop() {

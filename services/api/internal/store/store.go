@@ -4,7 +4,8 @@
 //
 // Errors are translated here, where they are produced: pgx.ErrNoRows
 // becomes ErrNotFound, a unique violation (SQLSTATE 23505) ErrConflict, a
-// connection failure ErrUnavailable. Callers test them with errors.Is.
+// connection failure ErrUnavailable, a statement cancelled by
+// statement_timeout ErrTimeout (an ErrUnavailable). Callers test them with errors.Is.
 package store
 
 import (
@@ -27,6 +28,10 @@ var (
 	// ErrUnavailable means PostgreSQL could not be reached; retrying later
 	// may succeed.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrTimeout means PostgreSQL cancelled a statement that ran past the
+	// role's statement_timeout (SQLSTATE 57014), e.g. behind a lock held
+	// by a migration. It is an ErrUnavailable: retrying later may succeed.
+	ErrTimeout = fmt.Errorf("%w: statement timeout", ErrUnavailable)
 )
 
 // Store is the PostgreSQL store. It is safe for concurrent use. It does
@@ -93,10 +98,13 @@ func translate(op string, err error) error {
 		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
 		return fmt.Errorf("store: %s: %w (%s)", op, ErrConflict, pgErr.ConstraintName)
+	case errors.As(err, &pgErr) && pgErr.Code == "57014":
+		return fmt.Errorf("store: %s: %w: %w", op, ErrTimeout, err)
 	case errors.As(err, &connErr), errors.As(err, &netErr) && !errors.Is(err, context.Canceled):
 		return fmt.Errorf("store: %s: %w: %w", op, ErrUnavailable, err)
-	case errors.As(err, &pgErr) && (pgErr.Code == "57P01" || pgErr.Code == "57P03" || pgErr.Code[:2] == "08"):
-		// admin shutdown, cannot connect now, connection exceptions
+	case errors.As(err, &pgErr) && (pgErr.Code == "57P01" || pgErr.Code == "57P03" || pgErr.Code == "25P03" || pgErr.Code[:2] == "08"):
+		// admin shutdown, cannot connect now, idle in a transaction past
+		// idle_in_transaction_session_timeout, connection exceptions
 		return fmt.Errorf("store: %s: %w: %w", op, ErrUnavailable, err)
 	default:
 		return fmt.Errorf("store: %s: %w", op, err)

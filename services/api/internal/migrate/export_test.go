@@ -1,0 +1,4 @@
+package migrate
+
+// APIPrivileges is apiPrivileges, for the external tests.
+var APIPrivileges = apiPrivileges
