@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,9 +27,11 @@ type Idempotency interface {
 	Begin(ctx context.Context, scope, key, fp string) (*idempotency.Lease, *idempotency.Response, error)
 }
 
-// maxStored is the largest response body kept for a replay; a larger
-// response is sent but not kept, and its key is released.
-const maxStored = 1 << 20
+// maxStored is the largest response body kept for a replay (64 KiB: an
+// item is a few KiB). A larger response is sent but not kept, and its key
+// is released, so a retry runs again: only a compose import answers with
+// that much, and running an import again writes the same items.
+const maxStored = 64 << 10
 
 // idempotent runs a POST with an Idempotency-Key at most once per key and
 // caller (the principal's subject, so one caller's key never replays
@@ -57,9 +61,13 @@ func (s *server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		p, _ := auth.FromContext(r.Context())
 		fp := idempotency.Fingerprint(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, body)
 		lease, replay, err := s.Idempotency.Begin(r.Context(), p.Subject, key, fp)
+		var quota *idempotency.QuotaError
 		switch {
 		case errors.Is(err, idempotency.ErrInProgress):
 			c.Response().Header().Set("Retry-After", "1")
+			return err
+		case errors.As(err, &quota):
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(quota.RetryAfter/time.Second)))
 			return err
 		case err != nil:
 			return err

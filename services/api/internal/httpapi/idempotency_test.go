@@ -250,3 +250,38 @@ func TestIdempotencyBadKeysAndBodies(t *testing.T) {
 		t.Errorf("handler ran %d times for refused requests, want 0", a.creates.Load())
 	}
 }
+
+// TestIdempotencyQuota: a caller that keeps as many stored responses as
+// its quota allows gets a 429 idempotency-quota with Retry-After for a new
+// key, and the request does not run; its stored keys still replay, and
+// other callers and requests without a key are not affected.
+func TestIdempotencyQuota(t *testing.T) {
+	r := faultredis.New(t)
+	a := newIdemAPI(t, r, idempotency.Options{MaxRecords: 2})
+	for _, k := range []string{"k-1", "k-2"} {
+		if rec := a.do(idemReq{key: k, body: `{}`, principal: "alice"}); rec.Code != http.StatusCreated {
+			t.Fatalf("%s: %d %s", k, rec.Code, rec.Body)
+		}
+	}
+	over := a.do(idemReq{key: "k-3", body: `{}`, principal: "alice"})
+	if over.Code != http.StatusTooManyRequests || !strings.Contains(over.Body.String(), "/problems/idempotency-quota") ||
+		!strings.HasPrefix(over.Header().Get("Content-Type"), "application/problem+json") {
+		t.Errorf("a new key over the quota = %d %s %s, want a 429 idempotency-quota problem", over.Code, over.Header(), over.Body)
+	}
+	if ra := over.Header().Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After = %q, want the seconds until a stored response expires", ra)
+	}
+	if n := a.creates.Load(); n != 2 {
+		t.Errorf("handler ran %d times, want 2: the refused request must not run", n)
+	}
+	if rec := a.do(idemReq{key: "k-1", body: `{}`, principal: "alice"}); rec.Code != http.StatusCreated ||
+		rec.Header().Get(idempotency.ReplayedHeader) != "true" {
+		t.Errorf("replay of a stored key = %d %v, want the stored 201", rec.Code, rec.Header())
+	}
+	if rec := a.do(idemReq{key: "k-3", body: `{}`, principal: "bob"}); rec.Code != http.StatusCreated {
+		t.Errorf("another caller's new key = %d %s, want 201", rec.Code, rec.Body)
+	}
+	if rec := a.do(idemReq{body: `{}`, principal: "alice"}); rec.Code != http.StatusCreated {
+		t.Errorf("alice without a key = %d %s, want 201", rec.Code, rec.Body)
+	}
+}

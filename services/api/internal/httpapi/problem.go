@@ -115,6 +115,9 @@ func toProblem(err error) *problemError {
 		p := newProblem(http.StatusServiceUnavailable, "unavailable", "a shared store (Redis) is unavailable: retry later")
 		p.header = http.Header{"Retry-After": {"5"}}
 		return p
+	case errors.Is(err, idempotency.ErrQuota): // Retry-After is already set
+		return newProblem(http.StatusTooManyRequests, "idempotency-quota",
+			"you keep too many stored Idempotency-Key responses: the request did not run; retry after the time in Retry-After, or send it without Idempotency-Key")
 	case errors.Is(err, idempotency.ErrMismatch):
 		return newProblem(http.StatusUnprocessableEntity, "idempotency-mismatch",
 			"this Idempotency-Key was used with a different request: use a new key for a new request")

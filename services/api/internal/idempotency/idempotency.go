@@ -17,6 +17,13 @@
 //
 // Only completed responses are stored: a request that fails (an error, a
 // 5xx, a panic) releases its key (Lease.Release) and a retry runs again.
+//
+// Redis never evicts these records, so each scope has a quota
+// (Options.MaxRecords stored responses, Options.MaxBytes of them): a new
+// key beyond it is refused with a *QuotaError (429 idempotency-quota,
+// Retry-After until the scope's oldest record expires) before the request
+// runs, so a client knows it did not happen and may retry later or send it
+// without a key. Replays of stored keys are never refused.
 // Redis failing is ErrUnavailable (503) unless Options.FailOpen, when the
 // request runs without the guarantee and the failure is logged.
 package idempotency
@@ -54,7 +61,20 @@ var (
 	ErrInProgress = errors.New("a request with this Idempotency-Key is in progress")
 	// ErrUnavailable means Redis failed and the middleware fails closed: 503.
 	ErrUnavailable = errors.New("idempotency store unavailable")
+	// ErrQuota means the scope holds as many stored responses, or bytes of
+	// them, as Options allow; it is a *QuotaError. The request did not
+	// run: 429 idempotency-quota.
+	ErrQuota = errors.New("too many stored Idempotency-Key responses for this caller")
 )
+
+// QuotaError is ErrQuota with the time until the scope's oldest stored
+// response expires (at least a second).
+type QuotaError struct{ RetryAfter time.Duration }
+
+func (e *QuotaError) Error() string { return ErrQuota.Error() }
+
+// Unwrap makes errors.Is(err, ErrQuota) hold.
+func (e *QuotaError) Unwrap() error { return ErrQuota }
 
 // MaxKeyLen bounds a key.
 const MaxKeyLen = 255
@@ -112,6 +132,13 @@ type Options struct {
 	LockTTL time.Duration
 	// Prefix starts every Redis key, default "idem:".
 	Prefix string
+	// MaxRecords (default 10000) and MaxBytes (default 16 MiB, counting
+	// each stored record's key and encoded response) bound what one scope
+	// keeps; a new key beyond either is a *QuotaError. Requests running at
+	// the same moment may pass the check together, so a scope can exceed
+	// them by what it has in flight.
+	MaxRecords int
+	MaxBytes   int64
 	// FailOpen runs requests without the guarantee when Redis fails,
 	// instead of ErrUnavailable.
 	FailOpen bool
@@ -136,6 +163,12 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "idem:"
+	}
+	if opts.MaxRecords <= 0 {
+		opts.MaxRecords = 10000
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 16 << 20
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -166,14 +199,46 @@ if v and cjson.decode(v).owner == ARGV[1] then return redis.call('DEL', KEYS[1])
 return 0
 `)
 
-// completeScript replaces the key with the stored response if it still
-// belongs to ARGV[1].
+// completeScript replaces the key KEYS[1] with the stored response ARGV[2]
+// if it still belongs to ARGV[1], for ARGV[3] ms, and counts ARGV[4]
+// bytes of it in the scope's quota: the sorted set KEYS[2] ("size:key"
+// scored by expiry, ms) and the byte total KEYS[3].
 var completeScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v and cjson.decode(v).owner == ARGV[1] then
-  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4] .. ':' .. KEYS[1])
+  redis.call('INCRBY', KEYS[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  return 1
 end
 return false
+`)
+
+// quotaScript drops the expired entries of a scope's quota (KEYS[1], the
+// sorted set, KEYS[2], the byte total) and returns 0 when the scope holds
+// fewer than ARGV[1] records and ARGV[2] bytes, else the seconds until its
+// oldest record expires (at least 1).
+var quotaScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #gone > 0 then
+  local freed = 0
+  for _, m in ipairs(gone) do freed = freed + tonumber(string.match(m, '^(%d+):')) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  if redis.call('DECRBY', KEYS[2], freed) <= 0 then redis.call('DEL', KEYS[2]) end
+end
+local n = redis.call('ZCARD', KEYS[1])
+local b = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n < tonumber(ARGV[1]) and b < tonumber(ARGV[2]) then return 0 end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = 1
+if first[2] then wait = math.max(1, math.ceil((tonumber(first[2]) - now) / 1000)) end
+return wait
 `)
 
 // Begin claims key, in the caller's scope, for the request whose
@@ -185,10 +250,13 @@ return false
 //   - ErrMismatch (another request used the key), ErrInProgress (the
 //     first is still running), or ErrUnavailable (Redis failing).
 //
+// A new key beyond the scope's quota is a *QuotaError (ErrQuota).
+//
 // With Redis failing and Options.FailOpen it returns neither a Lease nor a
 // Response nor an error: run the request without the guarantee.
 func (s *Store) Begin(ctx context.Context, scope, key, fp string) (*Lease, *Response, error) {
 	rkey := s.redisKey(scope, key)
+	qset, qbytes := s.quotaKeys(scope)
 	for range 3 { // a key can expire between SET NX and GET: try again
 		owner := token()
 		lock, _ := json.Marshal(record{Owner: owner, Fingerprint: fp})
@@ -197,7 +265,17 @@ func (s *Store) Begin(ctx context.Context, scope, key, fp string) (*Lease, *Resp
 			return nil, nil, s.degraded(ctx, err)
 		}
 		if ok {
-			return &Lease{s: s, key: rkey, owner: owner, fp: fp}, nil, nil
+			l := &Lease{s: s, key: rkey, owner: owner, fp: fp, qset: qset, qbytes: qbytes}
+			wait, err := quotaScript.Run(ctx, s.rdb, []string{qset, qbytes}, s.opts.MaxRecords, s.opts.MaxBytes).Int64()
+			if err != nil {
+				l.Release(ctx)
+				return nil, nil, s.degraded(ctx, err)
+			}
+			if wait > 0 {
+				l.Release(ctx)
+				return nil, nil, &QuotaError{RetryAfter: time.Duration(wait) * time.Second}
+			}
+			return l, nil, nil
 		}
 		raw, err := s.rdb.Get(ctx, rkey).Bytes()
 		if errors.Is(err, redis.Nil) {
@@ -238,6 +316,7 @@ func (s *Store) degraded(ctx context.Context, err error) error {
 type Lease struct {
 	s              *Store
 	key, owner, fp string
+	qset, qbytes   string // the scope's quota keys
 }
 
 // Complete stores res as the key's response for Options.TTL. A failure is
@@ -248,7 +327,9 @@ func (l *Lease) Complete(ctx context.Context, res Response) {
 	defer cancel()
 	stored, err := json.Marshal(record{Fingerprint: l.fp, Status: res.Status, Header: res.Header, Body: res.Body})
 	if err == nil {
-		err = completeScript.Run(ctx, l.s.rdb, []string{l.key}, l.owner, stored, l.s.opts.TTL.Milliseconds()).Err()
+		size := len(stored) + len(l.key)
+		err = completeScript.Run(ctx, l.s.rdb, []string{l.key, l.qset, l.qbytes},
+			l.owner, stored, l.s.opts.TTL.Milliseconds(), size).Err()
 	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		l.s.opts.Log.WarnContext(ctx, "idempotent response not stored; a retry after the lock TTL would run again",
@@ -280,6 +361,14 @@ func (s *Store) redisKey(scope, key string) string {
 	h.Write([]byte{0})
 	h.Write([]byte(key))
 	return s.opts.Prefix + hex.EncodeToString(h.Sum(nil))
+}
+
+// quotaKeys are the Redis keys of scope's quota: the sorted set of its
+// stored records and their byte total.
+func (s *Store) quotaKeys(scope string) (set, bytes string) {
+	h := sha256.Sum256([]byte(scope))
+	id := hex.EncodeToString(h[:])
+	return s.opts.Prefix + "quota:" + id, s.opts.Prefix + "quota-bytes:" + id
 }
 
 // Fingerprint identifies a request: its method, escaped path, raw query

@@ -3,10 +3,12 @@ package idempotency_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -178,4 +180,47 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("ParseKey(%q) = %q, %v; want %q", q, back, err, k)
 		}
 	})
+}
+
+// TestQuotaByRecordsAndBytes: a scope's new keys are refused once it
+// keeps MaxRecords responses or MaxBytes of them, until they expire;
+// replays and other scopes are not refused.
+func TestQuotaByRecordsAndBytes(t *testing.T) {
+	r := faultredis.New(t)
+	big := idempotency.Response{Status: http.StatusCreated, Body: []byte(strings.Repeat("x", 2048))}
+	for _, tc := range []struct {
+		name string
+		opts idempotency.Options
+		res  idempotency.Response
+	}{
+		{"records", idempotency.Options{Prefix: "rec:", MaxRecords: 3, TTL: time.Second}, created},
+		{"bytes", idempotency.Options{Prefix: "bytes:", MaxBytes: 8000, TTL: time.Second}, big},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := idempotency.New(r.Client(t), tc.opts)
+			for i := range 3 {
+				begin(t, s, "alice", fmt.Sprint("k-", i), fpA).Complete(ctx, tc.res)
+			}
+			_, _, err := s.Begin(ctx, "alice", "k-new", fpA)
+			var qe *idempotency.QuotaError
+			if !errors.As(err, &qe) || !errors.Is(err, idempotency.ErrQuota) || qe.RetryAfter < time.Second {
+				t.Fatalf("a new key over the quota: %v, want a QuotaError with RetryAfter >= 1s", err)
+			}
+			replayed(t, s, "alice", "k-0", fpA)
+			begin(t, s, "bob", "k-new", fpA)
+			// The refused key was not left locked, and the quota frees
+			// itself as the stored responses expire.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				lease, _, err := s.Begin(ctx, "alice", "k-new", fpA)
+				if err == nil && lease != nil {
+					break
+				}
+				if !errors.Is(err, idempotency.ErrQuota) || time.Now().After(deadline) {
+					t.Fatalf("after the TTL: %v, want a lease", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
 }
