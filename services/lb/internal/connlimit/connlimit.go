@@ -48,10 +48,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		if l.open[addr] >= l.Max {
 			l.mu.Unlock()
-			_ = c.Close()
+			// Counted before the close, so that whoever sees the close
+			// (a client, a test) also sees the count.
 			if l.Refused != nil {
 				l.Refused()
 			}
+			_ = c.Close()
 			continue
 		}
 		l.open[addr]++
