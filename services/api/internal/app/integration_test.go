@@ -169,7 +169,8 @@ func TestServeWithDatabaseAndGracefulDrain(t *testing.T) {
 	}
 }
 
-// A write with an X-API-Key while PostgreSQL is down cannot have its key
+// A write with an X-API-Key (and an Idempotency-Key, as the swarm lab's
+// writer sends) while PostgreSQL and Redis are down cannot have its key
 // checked: 503 with Retry-After, as any other request that needs the
 // database (it was 500). Nothing needs to run for this: both stores are
 // on ports where nothing listens.
@@ -185,6 +186,7 @@ func TestAPIKeyWithDatabaseDownIs503(t *testing.T) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-API-Key", "dex_"+strings.Repeat("a", 43))
+	req.Header.Set("Idempotency-Key", "retry-me-1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
