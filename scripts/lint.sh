@@ -73,11 +73,13 @@ else
 	fail=1
 fi
 rm -f "$vulnjson"
-# The swarm stack alone (one node) and with the swarm lab's additions, where
-# the CLI has `docker stack config` (v23 and later).
+# The swarm stack alone (one node), with the swarm lab's additions and with
+# the observability profile, where the CLI has `docker stack config` (v23
+# and later).
 if docker stack config --help >/dev/null 2>&1; then
 	docker stack config -c deploy/swarm/stack.yaml >/dev/null || fail=1
 	docker stack config -c deploy/swarm/stack.yaml -c deploy/swarm/lab.yaml >/dev/null || fail=1
+	docker stack config -c deploy/swarm/stack.yaml -c deploy/swarm/observability.yaml >/dev/null || fail=1
 fi
 
 if [ "$fail" -ne 0 ]; then

@@ -5,6 +5,8 @@
 #                           none, deploy, wait until every service has all its
 #                           replicas running and healthy
 #   scripts/swarm.sh down   remove the stack and wait until it is gone
+# SWARM_OBSERVABILITY=1 deploys deploy/swarm/observability.yaml with it
+# (metrics, logs and traces stores, the console; the services trace).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stack=docker_examples
@@ -48,10 +50,17 @@ up)
 		echo "swarm: initialising a one-node swarm" >&2
 		docker swarm init --advertise-addr "${SWARM_ADVERTISE_ADDR:-127.0.0.1}" >/dev/null
 	fi
-	docker stack deploy --prune -c deploy/swarm/stack.yaml "$stack"
+	files=(-c deploy/swarm/stack.yaml)
+	if [ "${SWARM_OBSERVABILITY:-}" = 1 ]; then
+		files+=(-c deploy/swarm/observability.yaml)
+	fi
+	docker stack deploy --prune "${files[@]}" "$stack"
 	wait_until "every replica running and healthy" converged
 	docker service ls --filter "label=com.docker.stack.namespace=$stack"
 	echo "swarm: http://localhost:${LB_HTTP_PORT:-80}/"
+	if [ "${SWARM_OBSERVABILITY:-}" = 1 ]; then
+		echo "swarm: console http://localhost:${CONSOLE_PORT:-9400}/"
+	fi
 	;;
 down)
 	docker stack rm "$stack"
