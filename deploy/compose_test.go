@@ -1,6 +1,8 @@
 // Package deploy holds the three deployment patterns' compose files; its
-// test checks the hardening every pattern promises (README, "Security"), on
-// the files as written, with no engine needed.
+// tests check the hardening every pattern promises (README, "Security"):
+// on the files as written, with no engine needed, and (redis_test.go) the
+// Redis configurations run for real with the api in front of them, which
+// needs an engine (skipped without one, failed under CI=true).
 package deploy
 
 import (
@@ -120,7 +122,7 @@ func TestDataServicesOnlyOnTheInternalBackend(t *testing.T) {
 				nets := list(svc["networks"])
 				onBackend := slices.Contains(nets, "backend")
 				switch name {
-				case "postgres", "redis":
+				case "postgres", "redis", "redis-cache":
 					if !slices.Equal(nets, []string{"backend"}) {
 						t.Errorf("%s networks = %v, want only backend", name, nets)
 					}
@@ -141,25 +143,33 @@ func TestDataServicesOnlyOnTheInternalBackend(t *testing.T) {
 	}
 }
 
-// Redis has an ACL file as a secret; the api reads its Redis URL, which
-// carries its password, from a secret.
+// Both Redis instances have the ACL file as a secret; the api reads their
+// URLs, which carry its password, from secrets. The cache has an instance
+// of its own (REDIS_CACHE_URL), which runs cache.conf.
 func TestRedisNeedsAPassword(t *testing.T) {
 	for _, p := range patterns {
 		t.Run(p.file, func(t *testing.T) {
 			svcs := services(t, load(t, p.file))
-			var secrets []string
-			rs, _ := svcs["redis"]["secrets"].([]any)
-			for _, s := range rs {
-				if sm := m(s); sm != nil {
-					secrets = append(secrets, fmt.Sprint(sm["target"]))
+			for _, name := range []string{"redis", "redis-cache"} {
+				var secrets []string
+				rs, _ := svcs[name]["secrets"].([]any)
+				for _, s := range rs {
+					if sm := m(s); sm != nil {
+						secrets = append(secrets, fmt.Sprint(sm["target"]))
+					}
+				}
+				if !slices.Contains(secrets, "redis_users") {
+					t.Errorf("%s secrets = %v, want redis_users (its ACL file)", name, secrets)
 				}
 			}
-			if !slices.Contains(secrets, "redis_users") {
-				t.Errorf("redis secrets = %v, want redis_users (its ACL file)", secrets)
+			if got, want := fmt.Sprint(svcs["redis-cache"]["command"]), "[redis-server /usr/local/etc/redis/cache.conf]"; got != want {
+				t.Errorf("redis-cache command = %v, want %v", got, want)
 			}
 			env := m(svcs["api"]["environment"])
-			if env["REDIS_URL"] != nil || env["REDIS_URL_FILE"] != "/run/secrets/redis_url" {
-				t.Errorf("api REDIS_URL = %v, REDIS_URL_FILE = %v; want only the file form", env["REDIS_URL"], env["REDIS_URL_FILE"])
+			for name, file := range map[string]string{"REDIS_URL": "/run/secrets/redis_url", "REDIS_CACHE_URL": "/run/secrets/redis_cache_url"} {
+				if env[name] != nil || env[name+"_FILE"] != file {
+					t.Errorf("api %s = %v, %s_FILE = %v; want only the file form, %s", name, env[name], name, env[name+"_FILE"], file)
+				}
 			}
 		})
 	}

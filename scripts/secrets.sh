@@ -11,10 +11,13 @@
 # and, from redis_password.txt, rewritten on every run:
 #   redis_users.acl     Redis's ACL file (only a SHA-256 of the password)
 #   redis_url.txt       the api's REDIS_URL, password included
+#   redis_cache_url.txt the api's REDIS_CACHE_URL (the cache's own instance,
+#                       the same users)
 # The directory is private to you; the files are readable inside the
 # containers, which run as UID 1001 (Compose mounts file secrets as they are).
 set -euo pipefail
-dir="$(cd "$(dirname "$0")/.." && pwd)/deploy/secrets"
+# SECRETS_DIR writes them elsewhere (the deploy tests use a fresh one).
+dir="${SECRETS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/deploy/secrets}"
 mkdir -p "$dir"
 chmod 0700 "$dir"
 gen() { head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | cut -c1-"$1"; }
@@ -25,7 +28,7 @@ for name in db_password db_api_password api_key admin_password redis_password; d
 	fi
 	# PostgreSQL takes its password only when it initialises its volume: a
 	# new password for an existing database would lock the api out.
-	if [ "$name" = db_password ] && command -v docker >/dev/null &&
+	if [ "$name" = db_password ] && [ -z "${SECRETS_DIR:-}" ] && command -v docker >/dev/null &&
 		docker volume inspect docker_examples_db_data >/dev/null 2>&1; then
 		echo "secrets: $f is missing, but the volume docker_examples_db_data holds a database" >&2
 		echo "secrets: initialised with the old password. Restore the old file, or drop the data:" >&2
@@ -58,3 +61,4 @@ write_derived() {
 write_derived "$dir/redis_users.acl" "user default on nopass resetchannels -@all +ping
 user api on #$redis_hash ~* &* +@all -@dangerous -script|flush -function"
 write_derived "$dir/redis_url.txt" "redis://api:$redis_pw@redis:6379/0"
+write_derived "$dir/redis_cache_url.txt" "redis://api:$redis_pw@redis-cache:6379/0"

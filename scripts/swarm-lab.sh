@@ -215,7 +215,7 @@ deploy() {
 	docker cp deploy/swarm/stack.yaml "$manager:/lab/deploy/swarm/stack.yaml"
 	docker cp deploy/swarm/lab.yaml "$manager:/lab/deploy/swarm/lab.yaml"
 	local s
-	for s in db_password.txt api_key.txt admin_password.txt redis_url.txt redis_users.acl; do
+	for s in db_password.txt api_key.txt admin_password.txt redis_url.txt redis_cache_url.txt redis_users.acl; do
 		docker cp "deploy/secrets/$s" "$manager:/lab/deploy/secrets/$s"
 	done
 	local t0
