@@ -5,6 +5,10 @@
 #   scripts/e2e.sh observability
 #                            after `make observability` on the cluster: one
 #                            request followed through the stores (services/console/e2e)
+#   scripts/e2e.sh swarm-observability
+#                            the same after `SWARM_OBSERVABILITY=1 make swarm-up`:
+#                            the stores are not published there, so the test
+#                            reads them through the console's read-only proxy
 # The tests read their targets from E2E_* variables and skip without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +37,18 @@ observability)
 	mkdir -p "$E2E_SCREENSHOT_DIR"
 	exec go test -count=1 -timeout 10m -v -run . ./services/console/e2e/...
 	;;
+swarm-observability)
+	export E2E_LB_URL="http://127.0.0.1:${LB_HTTP_PORT:-80}"
+	export E2E_OBS_CONSOLE_URL="http://127.0.0.1:${CONSOLE_PORT:-9400}"
+	export E2E_OBS_TRACES_URL="$E2E_OBS_CONSOLE_URL/store/traces"
+	export E2E_OBS_LOGS_URL="$E2E_OBS_CONSOLE_URL/store/logs"
+	export E2E_OBS_METRICS_URL="$E2E_OBS_CONSOLE_URL/store/metrics"
+	export E2E_SCREENSHOT_DIR="${E2E_SCREENSHOT_DIR:-$PWD/out/screenshots/swarm}"
+	mkdir -p "$E2E_SCREENSHOT_DIR"
+	exec go test -count=1 -timeout 10m -v -run . ./services/console/e2e/...
+	;;
 *)
-	echo "e2e: want basic, cluster or observability, got $pattern" >&2
+	echo "e2e: want basic, cluster, observability or swarm-observability, got $pattern" >&2
 	exit 1
 	;;
 esac

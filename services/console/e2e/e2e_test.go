@@ -235,6 +235,43 @@ func TestOneRequestFollowedThroughTheStores(t *testing.T) {
 	t.Run("console", func(t *testing.T) { consoleShowsTrace(t, tg, miss) })
 }
 
+// The metrics store scrapes every service: each scrape job (api,
+// frontend, lb, the stores themselves) has targets, and every target is up.
+func TestEveryServiceScraped(t *testing.T) {
+	tg := env(t)
+	want := []string{"api", "frontend", "lb", "observability"}
+	eventually(t, "every scrape target up", 90*time.Second, func() (bool, string) {
+		q := url.Values{"query": {"up"}}
+		code, body := do(t, "GET", tg.metrics+"/api/v1/query?"+q.Encode(), nil, nil)
+		var ans struct {
+			Data struct {
+				Result []struct {
+					Metric map[string]string `json:"metric"`
+					Value  []any             `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if code != http.StatusOK || json.Unmarshal(body, &ans) != nil {
+			return false, fmt.Sprintf("%d %.200s", code, body)
+		}
+		var jobs, down []string
+		for _, r := range ans.Data.Result {
+			jobs = append(jobs, r.Metric["job"])
+			if len(r.Value) != 2 || fmt.Sprint(r.Value[1]) != "1" {
+				down = append(down, r.Metric["job"]+" "+r.Metric["instance"])
+			}
+		}
+		slices.Sort(jobs)
+		jobs = slices.Compact(jobs)
+		for _, w := range want {
+			if !slices.Contains(jobs, w) {
+				return false, fmt.Sprintf("jobs %v, want %v", jobs, want)
+			}
+		}
+		return len(down) == 0, fmt.Sprintf("targets down: %v", down)
+	})
+}
+
 // An outsider's traceparent is not continued: the lb starts its own trace.
 func TestUntrustedTraceparentNotContinued(t *testing.T) {
 	tg := env(t)
