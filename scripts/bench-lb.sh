@@ -20,7 +20,13 @@
 # connections of H2_STREAMS (4) streams), ROUNDS (3), PROTOS ("h1 h2"),
 # SIZES ("1k 32k 256k"), PROXIES ("lb nginx haproxy"), PROXY_CPU (0),
 # CLIENT_CPU (1), BASE_PORT (18080), LB_ENV (extra NAME=value words for
-# the lb only, e.g. to measure tracing or access logs).
+# the lb only, e.g. to measure access logs).
+#
+# Tracing's cost: PROXIES="lb lbtrace" runs the same lb binary twice, the
+# second with LB_TRACE_ENV (default: OTLP export to the backend, which
+# drops it, and the default sampler), in the same rounds; its ratios are
+# lbtrace / lb. wrk sends no traceparent, so the lb starts every trace and
+# the sampler keeps OTEL_TRACES_SAMPLER_ARG of them (0.1 by default).
 set -euo pipefail
 
 DURATION=${DURATION:-5s}
@@ -36,10 +42,11 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 BASE_PORT=${BASE_PORT:-18080}
 LB_ENV=${LB_ENV:-}
 BACKEND_PORT=$BASE_PORT
-LB_ADMIN_PORT=$((BASE_PORT + 1))
-# HTTP/1.1 and HTTPS ports per proxy.
-declare -A H1_PORT=([lb]=$((BASE_PORT + 2)) [nginx]=$((BASE_PORT + 3)) [haproxy]=$((BASE_PORT + 4)))
-declare -A H2_PORT=([lb]=$((BASE_PORT + 5)) [nginx]=$((BASE_PORT + 6)) [haproxy]=$((BASE_PORT + 7)))
+LB_TRACE_ENV=${LB_TRACE_ENV:-OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$BACKEND_PORT OTEL_SERVICE_NAME=lb}
+# Admin, HTTP/1.1 and HTTPS ports per proxy.
+declare -A ADMIN_PORT=([lb]=$((BASE_PORT + 1)) [lbtrace]=$((BASE_PORT + 10)))
+declare -A H1_PORT=([lb]=$((BASE_PORT + 2)) [nginx]=$((BASE_PORT + 3)) [haproxy]=$((BASE_PORT + 4)) [lbtrace]=$((BASE_PORT + 8)))
+declare -A H2_PORT=([lb]=$((BASE_PORT + 5)) [nginx]=$((BASE_PORT + 6)) [haproxy]=$((BASE_PORT + 7)) [lbtrace]=$((BASE_PORT + 9)))
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/bench-lb.XXXXXX)
@@ -147,13 +154,15 @@ EOF
 declare -A PID
 start_proxy() {
 	case $1 in
-	lb)
-		# shellcheck disable=SC2086 # LB_ENV is a list of NAME=value words
-		env PORT="${H1_PORT[lb]}" HTTPS_PORT="${H2_PORT[lb]}" ADMIN_PORT="$LB_ADMIN_PORT" ACCESS_LOG=false GOMAXPROCS=1 \
+	lb | lbtrace)
+		local extra=""
+		[ "$1" = lb ] || extra=$LB_TRACE_ENV
+		# shellcheck disable=SC2086 # LB_ENV and LB_TRACE_ENV are lists of NAME=value words
+		env PORT="${H1_PORT[$1]}" HTTPS_PORT="${H2_PORT[$1]}" ADMIN_PORT="${ADMIN_PORT[$1]}" ACCESS_LOG=false GOMAXPROCS=1 \
 			TLS_CERT_FILE="$work/cert.pem" TLS_KEY_FILE="$work/key.pem" \
 			API_UPSTREAM="127.0.0.1:$BACKEND_PORT" FRONTEND_UPSTREAM="127.0.0.1:$BACKEND_PORT" \
-			UPSTREAM_CIDRS=127.0.0.0/8 INSTANCE_NAME=bench $LB_ENV \
-			taskset -c "$PROXY_CPU" "$work/lb" >"$work/lb.log" 2>&1 &
+			UPSTREAM_CIDRS=127.0.0.0/8 INSTANCE_NAME=bench $LB_ENV $extra \
+			taskset -c "$PROXY_CPU" "$work/lb" >"$work/$1.log" 2>&1 &
 		;;
 	nginx)
 		taskset -c "$PROXY_CPU" /usr/sbin/nginx -c "$work/nginx.conf" -e "$work/nginx-error.log" &
@@ -236,17 +245,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 echo
 echo "bench-lb: $DURATION per run, $ROUNDS round(s); h1: wrk, $CONNECTIONS connections; h2: h2load over TLS, $H2_CLIENTS connections x $H2_STREAMS streams"
 echo "proxy on CPU $PROXY_CPU; load generator and backend on CPU $CLIENT_CPU; load average before $load0, after $load1 ($(nproc) CPUs)"
-echo "medians over the rounds, spread min-max in brackets; ratios are lb / nginx (CPU: lower is better)"
+echo "medians over the rounds, spread min-max in brackets; ratios are lb / nginx and lbtrace / lb (CPU: lower is better)"
+case " $PROXIES " in *" lbtrace "*) echo "lbtrace: the lb with $LB_TRACE_ENV" ;; esac
 printf '%-3s %-13s %-8s %8s %15s %8s %15s %8s %13s | %6s %6s %6s\n' \
 	'' path proxy 'req/s' '' 'p99 ms' '' 'CPU µs' '' 'r/s' 'p99' 'CPU'
 for proto in $PROTOS; do
 	for path in "${paths[@]}"; do
-		nk="$proto $path nginx"
 		for proxy in $PROXIES; do
 			k="$proto $path $proxy"
+			nk="$proto $path nginx"
+			[ "$proxy" != lbtrace ] || nk="$proto $path lb"
 			r=$(median <<<"${RPS[$k]}") p=$(median <<<"${P99[$k]}") c=$(median <<<"${CPU[$k]}")
 			ratios=""
-			if [ "$proxy" = lb ] && [ -n "${RPS[$nk]:-}" ]; then
+			if [ "$proxy" = lb ] || [ "$proxy" = lbtrace ] && [ -n "${RPS[$nk]:-}" ]; then
 				ratios=$(printf '%6s %6s %6s' "$(ratio "$r" "$(median <<<"${RPS[$nk]}")")" \
 					"$(ratio "$p" "$(median <<<"${P99[$nk]}")")" "$(ratio "$c" "$(median <<<"${CPU[$nk]}")")")
 			fi
@@ -256,4 +267,8 @@ for proto in $PROTOS; do
 		done
 	done
 done
+if [ -n "${PID[lbtrace]:-}" ]; then
+	# The exporter's failures land in the lb's log: none means every batch reached the sink.
+	echo "lbtrace: $(grep -ci error "$work/lbtrace.log" || true) log line(s) with an error"
+fi
 echo "goal: lb >= 1.00x nginx's req/s and p99 <= nginx's at 1k and 32k, with and without Content-Length"

@@ -2,7 +2,9 @@
 // server answering GET /1k, /32k and /256k with that many bytes and a
 // Content-Length, GET /chunked/1k, /chunked/32k and /chunked/256k with the
 // same bodies chunked (no Content-Length), and /health, so the benchmark
-// measures the proxies, not the backend.
+// measures the proxies, not the backend. It is also the OTLP/HTTP sink of
+// the traced lb (POST /v1/traces: the body is read and dropped, the answer
+// is an empty export response), so tracing is measured with a receiver.
 //
 // Usage:
 //
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -71,6 +74,11 @@ func serve(ctx context.Context, addr string) error {
 		mux.HandleFunc("GET /chunked/"+size.name, chunked(b))
 	}
 	mux.HandleFunc("GET /health", static([]byte(`{"status":"ok"}`)))
+	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
