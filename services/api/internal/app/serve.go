@@ -191,7 +191,8 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 			Limiter: limiter, PerIP: cfg.RateLimit, PerKey: cfg.RateLimitKey,
 			LoginLimiter: loginLimiter, Login: cfg.RateLimitLogin,
 		},
-		Idempotency: idem,
+		Idempotency:    idem,
+		RequestTimeout: cfg.RequestTimeout,
 	})
 
 	if cfg.DebugAddr != "" {

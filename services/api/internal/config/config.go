@@ -73,6 +73,9 @@ type Config struct {
 	TrustedProxyNames []string
 	AutoMigrate       bool          // AUTO_MIGRATE: apply migrations at start-up, default false
 	ShutdownDrain     time.Duration // SHUTDOWN_DRAIN: /ready fails this long before the server stops, default 5s
+	// RequestTimeout (REQUEST_TIMEOUT, default 15s, 0 for none) is every
+	// request's deadline but the event stream's; past it the answer is 503.
+	RequestTimeout time.Duration
 	// DBConnectTimeout (DB_CONNECT_TIMEOUT, default 60s) bounds how long
 	// serve and migrate wait for PostgreSQL at start-up.
 	DBConnectTimeout time.Duration
@@ -139,6 +142,7 @@ func Load(getenv func(string) string) (Config, error) {
 		CORSOrigins:      corsOrigins(l),
 		AutoMigrate:      l.Bool("AUTO_MIGRATE", false),
 		ShutdownDrain:    l.Duration("SHUTDOWN_DRAIN", 5*time.Second, 0, 5*time.Minute),
+		RequestTimeout:   l.Duration("REQUEST_TIMEOUT", 15*time.Second, 0, 10*time.Minute),
 		DBConnectTimeout: l.Duration("DB_CONNECT_TIMEOUT", time.Minute, time.Millisecond, time.Hour),
 
 		RateLimit:           rateLimit(l, "RATE_LIMIT", "600/m"),

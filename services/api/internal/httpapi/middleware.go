@@ -247,3 +247,33 @@ func (s *server) clientIP(r *http.Request) string {
 }
 
 var errTooLarge = errors.New("request body too large")
+
+// errRequestTimeout is the cause of a request's context ending at its
+// deadline: whatever the store or Redis made of it, the answer is 503
+// timeout.
+var errRequestTimeout = errors.New("the request did not finish within its deadline")
+
+// deadline gives every request but the event stream (long by design) a
+// context that ends after d, so a slow query or a frozen peer cannot hold a
+// request, its connection and its pool slot for ever. Zero d: no deadline.
+func deadline(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if d <= 0 {
+			return next
+		}
+		return func(c echo.Context) error {
+			if c.Path() == eventsPath {
+				return next(c)
+			}
+			req := c.Request()
+			ctx, cancel := context.WithTimeoutCause(req.Context(), d, errRequestTimeout)
+			defer cancel()
+			c.SetRequest(req.WithContext(ctx))
+			err := next(c)
+			if err != nil && errors.Is(context.Cause(ctx), errRequestTimeout) {
+				return fmt.Errorf("%w: %w", errRequestTimeout, err)
+			}
+			return err
+		}
+	}
+}

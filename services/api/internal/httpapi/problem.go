@@ -101,6 +101,10 @@ func toProblem(err error) *problemError {
 		return newProblem(http.StatusNotFound, "not-found", "no item has this id")
 	case errors.Is(err, store.ErrConflict):
 		return newProblem(http.StatusConflict, "conflict", "an item with this name already exists")
+	case errors.Is(err, errRequestTimeout):
+		p := newProblem(http.StatusServiceUnavailable, "timeout", "the request did not finish within the api's REQUEST_TIMEOUT: retry later")
+		p.header = http.Header{"Retry-After": {"5"}}
+		return p
 	case errors.Is(err, store.ErrTimeout):
 		p := newProblem(http.StatusServiceUnavailable, "timeout", "the database did not answer within its statement timeout: retry later")
 		p.header = http.Header{"Retry-After": {"5"}}

@@ -10,9 +10,13 @@ import (
 // first: correlation id, security headers, metrics/access log (which also
 // renders errors, so it sees final status codes), panic recovery, CORS
 // (which answers preflights itself: they never need credentials nor count
-// against a limit), body limit. Under /api: identify the caller, then rate
+// against a limit), body limit, the request's deadline. Under /api: identify the caller, then rate
 // limit (by principal, else client IP); writes then require the caller
 // (401/403), then honour an Idempotency-Key.
+// eventsPath is the event stream's route: long-lived, without the
+// request deadline.
+const eventsPath = "/api/events"
+
 func (s *server) routes(e *echo.Echo) {
 	e.Use(
 		correlationID,
@@ -21,6 +25,7 @@ func (s *server) routes(e *echo.Echo) {
 		recoverPanics,
 		cors(s.CORSOrigins),
 		limitBody(MaxBodyBytes),
+		deadline(s.RequestTimeout),
 	)
 
 	// Operations: not under /api, never rate limited.
@@ -52,7 +57,7 @@ func (s *server) routes(e *echo.Echo) {
 	}
 
 	e.GET("/api/status", s.status, public...)
-	e.GET("/api/events", s.streamEvents, read...)
+	e.GET(eventsPath, s.streamEvents, read...)
 
 	e.POST("/api/auth/login", s.login, login...)
 	e.POST("/api/auth/logout", s.logout, public...)

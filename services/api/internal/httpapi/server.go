@@ -125,6 +125,11 @@ type Deps struct {
 	// Idempotency keeps the responses of writes made with an
 	// Idempotency-Key, per principal. Nil ignores the header.
 	Idempotency Idempotency
+
+	// RequestTimeout (REQUEST_TIMEOUT) is the deadline of every request
+	// but the event stream's: the store's queries and Redis calls end with
+	// it, and the answer is 503 timeout. Zero: no deadline.
+	RequestTimeout time.Duration
 }
 
 // MaxBodyBytes bounds every request body.
