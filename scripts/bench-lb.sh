@@ -270,5 +270,6 @@ done
 if [ -n "${PID[lbtrace]:-}" ]; then
 	# The exporter's failures land in the lb's log: none means every batch reached the sink.
 	echo "lbtrace: $(grep -ci error "$work/lbtrace.log" || true) log line(s) with an error"
+	grep -i error "$work/lbtrace.log" | head -n 3 | cut -c1-300 || true
 fi
 echo "goal: lb >= 1.00x nginx's req/s and p99 <= nginx's at 1k and 32k, with and without Content-Length"
