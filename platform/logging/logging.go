@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -102,4 +103,23 @@ func LogAttrs(ctx context.Context, l *slog.Logger, level slog.Level, msg string,
 	r := slog.NewRecord(time.Now(), level, msg, 0)
 	r.AddAttrs(attrs...)
 	_ = h.Handle(ctx, r)
+}
+
+// MaxLoggedValue is how much of a client-chosen value (a path, a
+// User-Agent) a log line keeps: headers may be 16 KiB, a log line of every
+// request should not be.
+const MaxLoggedValue = 512
+
+// Clip returns s when it is at most max bytes, else its first bytes up to
+// max (cut at a UTF-8 boundary) followed by "…" and how many bytes were
+// left out, so a reader sees that the value was cut.
+func Clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…[+" + strconv.Itoa(len(s)-cut) + " bytes]"
 }

@@ -340,3 +340,22 @@ func (h addCorrelationID) Handle(ctx context.Context, r slog.Record) error {
 func (h addCorrelationID) WithAttrs(as []slog.Attr) slog.Handler {
 	return addCorrelationID{h.Handler.WithAttrs(as)}
 }
+
+// A client-chosen value is cut for the log at a rune boundary, and the
+// line says how much was left out.
+func TestClip(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdefghij", 10, "abcdefghij"},
+		{"abcdefghijk", 10, "abcdefghij…[+1 bytes]"},
+		{"aaaaaaaaaé", 10, "aaaaaaaaa…[+2 bytes]"}, // é is two bytes: not split
+	} {
+		if got := logging.Clip(c.in, c.max); got != c.want {
+			t.Errorf("Clip(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+		}
+	}
+}

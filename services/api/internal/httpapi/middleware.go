@@ -97,7 +97,7 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		logging.LogAttrs(r.Context(), s.log, slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("route", route),
-			slog.String("path", r.URL.Path),
+			slog.String("path", logging.Clip(r.URL.Path, logging.MaxLoggedValue)),
 			slog.Int("status", res.Status),
 			slog.Int64("bytes", res.Size),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000),

@@ -79,7 +79,7 @@ func (l *AccessLog) log(x *exchange, r *http.Request, end time.Time) {
 	b = append(b, `,"method":`...)
 	b = logging.AppendJSONString(b, r.Method)
 	b = append(b, `,"path":`...)
-	b = logging.AppendJSONString(b, r.URL.Path)
+	b = logging.AppendJSONString(b, logging.Clip(r.URL.Path, logging.MaxLoggedValue))
 	b = append(b, `,"proto":`...)
 	b = logging.AppendJSONString(b, r.Proto)
 	b = append(b, `,"status":`...)
@@ -105,7 +105,7 @@ func (l *AccessLog) log(x *exchange, r *http.Request, end time.Time) {
 	}
 	if ua := r.Header["User-Agent"]; len(ua) > 0 {
 		b = append(b, `,"user_agent":`...)
-		b = logging.AppendJSONString(b, ua[0])
+		b = logging.AppendJSONString(b, logging.Clip(ua[0], logging.MaxLoggedValue))
 	}
 	b = append(b, "}\n"...)
 	_, _ = l.bw.Write(b)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/config"
 	"github.com/docker-examples/stack/services/lb/internal/metrics"
@@ -868,6 +869,25 @@ func TestAccessLogLine(t *testing.T) {
 	}
 	if strings.Contains(lines[0], "secret") {
 		t.Errorf("log line contains the query string: %s", lines[0])
+	}
+}
+
+// A client's 12 KiB User-Agent and path (under the 16 KiB header cap) go
+// into the access log cut to logging.MaxLoggedValue, marked as cut.
+func TestAccessLogClipsClientValues(t *testing.T) {
+	var buf strings.Builder
+	h := newHarness(t, harnessOpts{n: 1, withLog: &syncWriter{w: &buf}})
+	long := strings.Repeat("x", 12<<10)
+	r := httptest.NewRequest("GET", "/api/"+long, nil)
+	r.Header.Set("User-Agent", long)
+	h.serve(r)
+	h.handler.(*Edge).log.Flush()
+	line := strings.TrimSpace(buf.String())
+	if len(line) > 3*logging.MaxLoggedValue {
+		t.Errorf("log line is %d bytes for a %d-byte path and User-Agent; want them cut", len(line), len(long))
+	}
+	if strings.Count(line, "bytes]") != 2 {
+		t.Errorf("log line does not mark both values as cut: %.300s", line)
 	}
 }
 
