@@ -117,9 +117,9 @@ func (h *handler) appendRecord(b []byte, r slog.Record, id string, sc trace.Span
 		b = append(b, `",`...)
 	}
 	b = append(b, `"level":`...)
-	b = appendString(b, r.Level.String())
+	b = AppendJSONString(b, r.Level.String())
 	b = append(b, `,"msg":`...)
-	b = appendString(b, r.Message)
+	b = AppendJSONString(b, r.Message)
 	b = append(b, h.pre...)
 	ok = true
 	r.Attrs(func(a slog.Attr) bool {
@@ -131,7 +131,7 @@ func (h *handler) appendRecord(b []byte, r slog.Record, id string, sc trace.Span
 	}
 	if id != "" {
 		b = append(b, `,"correlation_id":`...)
-		b = appendString(b, id)
+		b = AppendJSONString(b, id)
 	}
 	if sc.IsValid() {
 		var hex [32]byte
@@ -161,12 +161,12 @@ func appendAttr(b []byte, a slog.Attr) (_ []byte, ok bool) {
 		return b, false
 	}
 	b = append(b, ',')
-	b = appendString(b, a.Key)
+	b = AppendJSONString(b, a.Key)
 	b = append(b, ':')
 	v := a.Value
 	switch v.Kind() {
 	case slog.KindString:
-		b = appendString(b, v.String())
+		b = AppendJSONString(b, v.String())
 	case slog.KindInt64:
 		b = strconv.AppendInt(b, v.Int64(), 10)
 	case slog.KindUint64:
@@ -205,10 +205,13 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
-// appendString appends s quoted as slog.JSONHandler quotes it: quotes,
-// backslashes and control characters escaped, HTML characters not,
-// invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
-func appendString(b []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string, quoted as
+// slog.JSONHandler quotes it (so a line this package writes is the one
+// slog would): quotes, backslashes and control characters escaped, HTML
+// characters not, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029
+// escaped. The one JSON string writer of the services' hand-built lines
+// (log lines, access logs, problem+json bodies).
+func AppendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0

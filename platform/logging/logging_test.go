@@ -73,12 +73,13 @@ func TestTraceIDBesideCorrelationID(t *testing.T) {
 
 func TestAppendJSONString(t *testing.T) {
 	for in, want := range map[string]string{
-		`plain`:       `"plain"`,
-		"q\"b\\":      `"q\"b\\"`,
-		"tab\tnl\n":   `"tab\tnl\n"`,
-		"\x01\x7f":    `"\u0001\u007f"`,
-		"bad\xffutf8": `"bad\ufffdutf8"`,
-		"é ünïcode ✓": `"é ünïcode ✓"`,
+		`plain`:        `"plain"`,
+		"q\"b\\":       `"q\"b\\"`,
+		"tab\tnl\n":    `"tab\tnl\n"`,
+		"\x01\x7f":     "\"\\u0001\x7f\"",
+		"\u2028\u2029": `"\u2028\u2029"`,
+		"bad\xffutf8":  `"bad\ufffdutf8"`,
+		"é ünïcode ✓":  `"é ünïcode ✓"`,
 	} {
 		if got := string(logging.AppendJSONString(nil, in)); got != want {
 			t.Errorf("AppendJSONString(%q) = %s, want %s", in, got, want)
