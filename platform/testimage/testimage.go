@@ -71,27 +71,51 @@ func Find(ctx context.Context, s Service) (image, why string) {
 		return "", fmt.Sprintf("no Docker engine answers (%v): start one, or set TEST_POSTGRES_URL and TEST_REDIS_URL", err)
 	}
 	defer cli.Close()
+	root, _ := repoRoot()
+	return choose(s, root, docker{ctx: ctx, cli: cli})
+}
+
+// engine is what choose asks of the Docker engine.
+type engine interface {
+	present(img string) bool
+	newest(repo string) string // the newest tag of repo, or ""
+	pull(img string) error
+}
+
+// choose is Find's order (steps 2 to 4 of the package comment) for a
+// checkout at root ("" when none was found) and an engine.
+func choose(s Service, root string, e engine) (image, why string) {
 	var tried []string
-	if root, err := repoRoot(); err == nil {
+	if root != "" {
 		img, err := readEnvFile(filepath.Join(root, "deploy", "images.env"), s.fileKey)
 		switch {
 		case err == nil && img != "":
-			if present(ctx, cli, img) {
+			if e.present(img) {
 				return img, ""
 			}
 			tried = append(tried, img+" (named in deploy/images.env, not in the engine)")
 		case errors.Is(err, fs.ErrNotExist):
-			if img := newest(ctx, cli, s.standin); img != "" {
+			if img := e.newest(s.standin); img != "" {
 				return img, ""
 			}
 		}
 	}
-	if present(ctx, cli, s.official) || pull(ctx, cli, s.official) == nil {
+	if e.present(s.official) || e.pull(s.official) == nil {
 		return s.official, ""
 	}
 	tried = append(tried, s.official+" (not present, and no registry answers)")
 	return "", fmt.Sprintf("no %s image: tried %s; run `make images`", s.envVar, strings.Join(tried, ", "))
 }
+
+// docker is the engine a DockerClient reaches.
+type docker struct {
+	ctx context.Context
+	cli *testcontainers.DockerClient
+}
+
+func (d docker) present(img string) bool   { return present(d.ctx, d.cli, img) }
+func (d docker) newest(repo string) string { return newest(d.ctx, d.cli, repo) }
+func (d docker) pull(img string) error     { return pull(d.ctx, d.cli, img) }
 
 func setDefaults() {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
