@@ -13,8 +13,8 @@
 # docker-proxy -> api. Nothing is pinned (the containers share both
 # cores); the CPU time per request of the proxy (the lb container's
 # process, nginx's single process) and of the three api replicas together
-# is read from /proc. Prints figures, never fails on them. Runs under the
-# stack lock: flock /work/locks/stack make bench-e2e.
+# is read from /proc. Prints figures, never fails on them. It stops and
+# starts the cluster: run it when no other stack uses the ports.
 #
 # Environment: CLUSTER (the compose command of the cluster; the Makefile
 # passes it), DURATION (5s), CONNECTIONS (32), ROUNDS (3), LB_HTTP_PORT
