@@ -1,15 +1,21 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/config"
 	"github.com/docker-examples/stack/services/lb/internal/metrics"
@@ -21,50 +27,129 @@ import (
 // lb's part under (*Edge).ServeHTTP; the backend and the client are in
 // the same process.
 func BenchmarkProxy1K(b *testing.B) {
-	body := strings.Repeat("x", 1024)
 	for _, sized := range []bool{true, false} {
-		name := "sized"
-		if !sized {
-			name = "chunked"
-		}
-		b.Run(name, func(b *testing.B) {
-			backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				if sized {
-					w.Header().Set("Content-Length", "1024")
-				} else {
-					w.(http.Flusher).Flush() // no length: chunked
-				}
-				_, _ = io.WriteString(w, body)
-			}))
-			b.Cleanup(backend.Close)
-			pool := balancer.NewPool("api", config.Policy{Kind: config.RoundRobin}, 1000, 0)
-			m := metrics.New()
-			fwd := NewForwarder(pool, Options{
-				Attempts: 2, BufferBytes: 64 << 10, UpstreamTimeout: 5 * time.Second,
-				Ejector:     balancer.Ejector{After: 1000, Base: time.Second, Max: time.Minute},
-				BudgetRatio: 1, BudgetMin: 1000,
-			}, m, NewStreams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-			pool.Update([]netip.AddrPort{netip.MustParseAddrPort(backend.Listener.Addr().String())}, time.Now())
-			edge := NewEdge(NewRouter([]Route{{Path: "/", Handler: fwd}}, &Health{}),
-				EdgeOptions{InstanceName: "lb-bench", MaxInFlight: 1000, AccessLog: NewAccessLog(io.Discard)}, m)
-			front := httptest.NewServer(edge)
-			b.Cleanup(front.Close)
-			srv := front.URL
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-			b.ReportAllocs()
-			b.SetParallelism(2)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					res, err := client.Get(srv + "/api/x")
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, res.Body)
-					_ = res.Body.Close()
-				}
-			})
-		})
+		b.Run(sizedName(sized), func(b *testing.B) { benchProxy1K(b, sized, nil) })
 	}
+}
+
+// BenchmarkProxy1KTraced is BenchmarkProxy1K with tracing on as the lb's
+// serve wires it (telemetry.ProxyHandler around the edge, the span named
+// after the pool), at the default sampler (parentbased_traceidratio at
+// telemetry.DefaultSampleRatio) and with every request sampled ("all"),
+// exporting over OTLP/HTTP through a batch span processor to a sink in the
+// process that drops the spans. The clients send no traceparent (as wrk
+// and h2load in scripts/bench-lb.sh), so the lb starts every trace.
+// Compare it with BenchmarkProxy1K for what tracing costs a request:
+//
+//	go test -run '^$' -bench 'Proxy1K$' -count 10 ./services/lb/internal/proxy > off.txt
+//	go test -run '^$' -bench 'Proxy1KTraced/.*/default' -count 10 ./services/lb/internal/proxy | sed 's/Traced\(.*\)\/default/\1/' > on.txt
+//	benchstat off.txt on.txt
+func BenchmarkProxy1KTraced(b *testing.B) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	b.Cleanup(sink.Close)
+	for _, sized := range []bool{true, false} {
+		for _, sampler := range []struct {
+			name string
+			s    sdktrace.Sampler
+		}{
+			{"default", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(telemetry.DefaultSampleRatio))},
+			{"all", sdktrace.AlwaysSample()},
+		} {
+			b.Run(sizedName(sized)+"/"+sampler.name, func(b *testing.B) {
+				exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(sink.URL+"/v1/traces"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler.s), sdktrace.WithBatcher(exp))
+				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+				tel := telemetry.New(tp)
+				benchProxy1K(b, sized, &benchWrap{
+					pool: func(name string, fwd http.Handler) http.Handler {
+						return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+							telemetry.SetRoute(r.Context(), r.Method, name)
+							fwd.ServeHTTP(w, r)
+						})
+					},
+					front: func(edge http.Handler) http.Handler { return tel.ProxyHandler(edge, nil) },
+				})
+			})
+		}
+	}
+}
+
+func sizedName(sized bool) string {
+	if sized {
+		return "sized"
+	}
+	return "chunked"
+}
+
+// benchWrap wraps the pool's handler before the router gets it, and the
+// edge, as serve does with tracing on.
+type benchWrap struct {
+	pool  func(name string, fwd http.Handler) http.Handler
+	front func(edge http.Handler) http.Handler
+}
+
+// benchProxy1K runs the benchmark, with wrap's handlers when not nil.
+func benchProxy1K(b *testing.B, sized bool, wrap *benchWrap) {
+	body := strings.Repeat("x", 1024)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if sized {
+			w.Header().Set("Content-Length", "1024")
+		} else {
+			w.(http.Flusher).Flush() // no length: chunked
+		}
+		_, _ = io.WriteString(w, body)
+	}))
+	b.Cleanup(backend.Close)
+	pool := balancer.NewPool("api", config.Policy{Kind: config.RoundRobin}, 1000, 0)
+	m := metrics.New()
+	var fwd http.Handler = NewForwarder(pool, Options{
+		Attempts: 2, BufferBytes: 64 << 10, UpstreamTimeout: 5 * time.Second,
+		Ejector:     balancer.Ejector{After: 1000, Base: time.Second, Max: time.Minute},
+		BudgetRatio: 1, BudgetMin: 1000,
+	}, m, NewStreams(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pool.Update([]netip.AddrPort{netip.MustParseAddrPort(backend.Listener.Addr().String())}, time.Now())
+	if wrap != nil {
+		fwd = wrap.pool("api", fwd)
+	}
+	var edge http.Handler = NewEdge(NewRouter([]Route{{Path: "/", Handler: fwd}}, &Health{}),
+		EdgeOptions{InstanceName: "lb-bench", MaxInFlight: 1000, AccessLog: NewAccessLog(io.Discard)}, m)
+	if wrap != nil {
+		edge = wrap.front(edge)
+	}
+	front := httptest.NewServer(edge)
+	b.Cleanup(front.Close)
+	srv := front.URL
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.ReportAllocs()
+	b.SetParallelism(2)
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			res, err := client.Get(srv + "/api/x")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			_ = res.Body.Close()
+		}
+	})
+	// CPU time per request (the process's: client, lb and backend), steadier
+	// than ns/op on a machine shared with other work.
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
