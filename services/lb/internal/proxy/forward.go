@@ -223,13 +223,8 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Giving up on a backend marked down is only worth it when the
 		// request can go elsewhere: the watch asks this first, and pays
 		// for the retry from the budget when it gives up.
-		retryElsewhere := func() bool {
-			if !mayRetry || !f.otherAvailable(x.tried) {
-				return false
-			}
-			return f.budget.withdraw()
-		}
-		res, p := f.try(x, r, b, d, target, kept, body, bodyLen, upgrade, discard5xx, replayable && body == nil, retryElsewhere)
+		w := &watch{armed: true, replay: replayable && body == nil, f: f, tried: x.tried, mayRetry: mayRetry}
+		res, p := f.try(x, r, b, d, target, kept, body, bodyLen, upgrade, discard5xx, w)
 		if res == done {
 			return
 		}
@@ -278,24 +273,24 @@ func (f *Forwarder) otherAvailable(tried []*balancer.Backend) bool {
 // try sends r to b once. It returns done once it wrote anything to the
 // client; otherwise it reports why it failed and the problem to answer if
 // no retry follows. discard5xx allows throwing away a 502/503/504 answer
-// for a retry. replay says the request may be sent again after it reached
-// the backend; retryElsewhere is asked (from another goroutine) whether to
-// give up on b when it is marked down before its answer arrived.
+// for a retry. w, new and armed, gives up on b when it is marked down
+// before its answer arrived (from another goroutine; see watch).
 func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *backendData,
-	target string, kept []byte, body io.Reader, bodyLen int64, upgrade, discard5xx, replay bool,
-	retryElsewhere func() bool) (attemptResult, Problem) {
+	target string, kept []byte, body io.Reader, bodyLen int64, upgrade, discard5xx bool,
+	w *watch) (attemptResult, Problem) {
 	x.holdBackend(b, f.waitq)
 	defer x.releaseBackend()
 	start := time.Now()
-	dctx, cancelDial := context.WithCancelCause(r.Context())
-	defer cancelDial(nil)
-	w := &watch{armed: true, replay: replay, cancelDial: cancelDial, retryElsewhere: retryElsewhere}
 	stopWatch := context.AfterFunc(b.Lost(), w.fire)
 	defer func() {
 		stopWatch()
 		w.disarm()
 	}()
-	c, err := d.conns.get(dctx)
+	c := d.conns.idleConn()
+	var err error
+	if c == nil {
+		c, err = w.dial(r.Context(), d.conns)
+	}
 	if !w.connected(c) {
 		if c != nil {
 			c.destroy()

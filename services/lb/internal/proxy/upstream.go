@@ -69,19 +69,15 @@ func newConnPool(addr string, dialTimeout time.Duration, maxIdle int) *connPool 
 // errBackendGone ends the dials of a backend that left the pool.
 var errBackendGone = errors.New("backend left the pool")
 
-// get returns an idle connection that is still open, or dials a new one.
-// A dial error means no byte of the request reached the backend. A dial
-// ends early when ctx ends or the pool is closed: a backend whose
-// container died may never answer a SYN (its address is gone from the
-// network), and the requests waiting on it are better retried elsewhere
-// as soon as discovery drops it than after the dial timeout.
-func (p *connPool) get(ctx context.Context) (*upConn, error) {
+// idleConn returns the most recently used idle connection that is still
+// open, or nil.
+func (p *connPool) idleConn() *upConn {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
 		if n == 0 {
 			p.mu.Unlock()
-			break
+			return nil
 		}
 		c := p.idle[n-1]
 		p.idle[n-1] = nil
@@ -89,10 +85,19 @@ func (p *connPool) get(ctx context.Context) (*upConn, error) {
 		p.mu.Unlock()
 		if time.Since(c.lastUsed) < p.idleTimeout && c.alive() {
 			c.reused = true
-			return c, nil
+			return c
 		}
 		c.destroy()
 	}
+}
+
+// dialConn opens a new connection. A dial error means no byte of the
+// request reached the backend. A dial ends early when ctx ends or the pool
+// is closed: a backend whose container died may never answer a SYN (its
+// address is gone from the network), and the requests waiting on it are
+// better retried elsewhere as soon as discovery drops it than after the
+// dial timeout.
+func (p *connPool) dialConn(ctx context.Context) (*upConn, error) {
 	dctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(p.gone, func() { cancel(errBackendGone) })

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/docker-examples/stack/services/lb/internal/balancer"
 )
 
 // errBackendLost ends a connect to a backend marked down meanwhile.
@@ -21,16 +23,51 @@ var errBackendLost = errors.New("backend marked down")
 // body kept in memory); never once the answer has started. And only when
 // retryElsewhere agrees (another backend is available and the retry
 // budget pays for it). fire runs on the goroutine that marked the backend
-// down; the attempt's own goroutine calls connected, sending and disarm.
+// down; the attempt's own goroutine calls dial, connected, sending and
+// disarm. A watch is one allocation per attempt: no context unless the
+// attempt dials.
 type watch struct {
-	mu             sync.Mutex
-	armed          bool // fire may still act
-	sent           bool // bytes of the request may have reached the backend
-	replay         bool // the request may be sent again once sent
-	gaveUp         bool
-	conn           *upConn
-	cancelDial     context.CancelCauseFunc
-	retryElsewhere func() bool
+	mu         sync.Mutex
+	armed      bool // fire may still act
+	sent       bool // bytes of the request may have reached the backend
+	replay     bool // the request may be sent again once sent
+	gaveUp     bool
+	conn       *upConn
+	cancelDial context.CancelCauseFunc // while dialling
+
+	// What retryElsewhere asks: a retry is allowed at all (mayRetry), a
+	// backend not in tried is available, and the budget pays.
+	f        *Forwarder
+	tried    []*balancer.Backend
+	mayRetry bool
+}
+
+// retryElsewhere reports whether the request may go to another backend,
+// and takes the retry from the budget if so.
+func (w *watch) retryElsewhere() bool {
+	if !w.mayRetry || !w.f.otherAvailable(w.tried) {
+		return false
+	}
+	return w.f.budget.withdraw()
+}
+
+// dial opens a new connection from p, ending the dial when the attempt
+// is given up (errBackendLost) or ctx ends.
+func (w *watch) dial(ctx context.Context, p *connPool) (*upConn, error) {
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w.mu.Lock()
+	if w.gaveUp {
+		w.mu.Unlock()
+		return nil, errBackendLost
+	}
+	w.cancelDial = cancel
+	w.mu.Unlock()
+	c, err := p.dialConn(dctx)
+	w.mu.Lock()
+	w.cancelDial = nil
+	w.mu.Unlock()
+	return c, err
 }
 
 // fire gives up on the attempt if it is allowed to: it ends the connect,
@@ -42,11 +79,12 @@ func (w *watch) fire() {
 		return
 	}
 	w.gaveUp = true
-	if w.conn != nil {
+	switch {
+	case w.conn != nil:
 		_ = w.conn.SetDeadline(alreadyPast)
-		return
+	case w.cancelDial != nil:
+		w.cancelDial(errBackendLost)
 	}
-	w.cancelDial(errBackendLost)
 }
 
 // connected records the connection the attempt got (nil on a failed
