@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/docker-examples/stack/migrations"
 	"github.com/docker-examples/stack/platform/buildinfo"
 	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/platform/logging"
@@ -154,8 +155,16 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	stopBackground := runInBackground(ctx, loops...)
 	defer stopBackground()
 
+	schemaWant, err := migrations.Latest()
+	if err != nil {
+		return err
+	}
+	schema := newSchemaCheck(st.SchemaVersion, schemaWant, log)
 	deps := []health.Dependency{
 		{Name: "postgres", Required: true, Ping: st.Ping},
+		// Ready only once `migrate up` has brought the schema to this
+		// binary's migrations (a swarm's migrate job runs beside the api).
+		{Name: "schema", Required: true, Ping: schema.Ping},
 		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 	}
 	if cacheRDB != rdb {

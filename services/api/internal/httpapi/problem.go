@@ -109,6 +109,10 @@ func toProblem(err error) *problemError {
 		p := newProblem(http.StatusServiceUnavailable, "timeout", "the database did not answer within its statement timeout: retry later")
 		p.header = http.Header{"Retry-After": {"5"}}
 		return p
+	case errors.Is(err, store.ErrSchema):
+		p := newProblem(http.StatusServiceUnavailable, "unavailable", "the database's schema is older than this api (migrate up has not run): retry later")
+		p.header = http.Header{"Retry-After": {"5"}}
+		return p
 	case errors.Is(err, store.ErrUnavailable):
 		p := newProblem(http.StatusServiceUnavailable, "unavailable", "the database is unavailable: retry later")
 		p.header = http.Header{"Retry-After": {"5"}}

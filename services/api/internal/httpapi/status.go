@@ -20,7 +20,8 @@ func (s *server) health(c echo.Context) error {
 }
 
 // ready is readiness: 200 while PostgreSQL answers (status "degraded" when
-// only Redis is down), 503 when PostgreSQL is down or the instance drains
+// only Redis is down), 503 when a required dependency is down (PostgreSQL,
+// or its schema older than the api's migrations) or the instance drains
 // before shutdown.
 func (s *server) ready(c echo.Context) error {
 	rep := s.Health.Check(c.Request().Context())

@@ -29,7 +29,9 @@ type APIRole struct {
 }
 
 // apiPrivileges is what the api does with each table of migrations/; a
-// table that is not listed is out of its reach (goose_db_version too).
+// table that is not listed is out of its reach. Of goose_db_version it
+// may read the version_id column alone (schemaVersionGrant), so it can
+// tell whether the schema is as new as its migrations before it serves.
 // A migration that adds a table adds it here (TestAPIPrivilegesCoverTables
 // fails until then).
 var apiPrivileges = map[string]string{
@@ -39,6 +41,11 @@ var apiPrivileges = map[string]string{
 	"enrich_jobs":     "SELECT, INSERT, UPDATE, DELETE", // and enqueues here
 	"api_secrets":     "SELECT, INSERT",                 // 00004: made once, never changed
 }
+
+// schemaVersionGrant lets the api read which migrations have run, and
+// nothing else of goose's table (REVOKE ALL ON ALL TABLES above takes
+// column privileges too, so each run starts from none).
+const schemaVersionGrant = `GRANT SELECT (version_id) ON TABLE public.goose_db_version TO %I`
 
 // GrantAPIRole creates role (or brings an existing one back to the
 // privileges above, with the new password and timeouts) in the database
@@ -90,6 +97,10 @@ func (r *Runner) GrantAPIRole(ctx context.Context, role APIRole) error {
 		{`REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM %I`, []any{role.Name}},
 		{`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM %I`, []any{role.Name}},
 	}
+	stmts = append(stmts, struct {
+		f    string
+		args []any
+	}{schemaVersionGrant, []any{role.Name}})
 	for table, privs := range apiPrivileges {
 		stmts = append(stmts, struct {
 			f    string

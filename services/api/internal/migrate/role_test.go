@@ -50,8 +50,9 @@ func sqlState(err error) string {
 }
 
 // TestAPIRoleMayOnlyReadAndWriteRows: the role the api serves as reads and
-// writes the rows it uses, but cannot change the schema, read the
-// migrations' table, or run a statement past its timeout.
+// writes the rows it uses, but cannot change the schema, read or change
+// the migrations' table (only its version_id column, to know the schema's
+// version), or run a statement past its timeout.
 func TestAPIRoleMayOnlyReadAndWriteRows(t *testing.T) {
 	owner := pgtest.URL(t)
 	conn := connect(t, pgtest.APIURL(t, owner, 300*time.Millisecond))
@@ -86,6 +87,8 @@ func TestAPIRoleMayOnlyReadAndWriteRows(t *testing.T) {
 		{"create a table", `CREATE TABLE mine (x int)`, "42501"},
 		{"replace the trigger function", `CREATE OR REPLACE FUNCTION enrich_enqueue() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'`, "42501"},
 		{"read the migrations' table", `SELECT * FROM goose_db_version`, "42501"},
+		{"read the schema's version", `SELECT max(version_id) FROM goose_db_version`, ""},
+		{"change the schema's version", `UPDATE goose_db_version SET version_id = 0`, "42501"},
 		{"run past the statement timeout", `SELECT pg_sleep(30)`, "57014"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

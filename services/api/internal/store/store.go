@@ -5,7 +5,8 @@
 // Errors are translated here, where they are produced: pgx.ErrNoRows
 // becomes ErrNotFound, a unique violation (SQLSTATE 23505) ErrConflict, a
 // connection failure ErrUnavailable, a statement cancelled by
-// statement_timeout ErrTimeout (an ErrUnavailable). Callers test them with errors.Is.
+// statement_timeout ErrTimeout and a missing table or column ErrSchema
+// (both ErrUnavailable). Callers test them with errors.Is.
 package store
 
 import (
@@ -32,6 +33,11 @@ var (
 	// role's statement_timeout (SQLSTATE 57014), e.g. behind a lock held
 	// by a migration. It is an ErrUnavailable: retrying later may succeed.
 	ErrTimeout = fmt.Errorf("%w: statement timeout", ErrUnavailable)
+	// ErrSchema means a table or column the query names is not there
+	// (SQLSTATE 42P01, 42703): the schema is older than this binary, and
+	// `migrate up` has not run yet. It is an ErrUnavailable: retrying once
+	// it has may succeed.
+	ErrSchema = fmt.Errorf("%w: schema not migrated", ErrUnavailable)
 )
 
 // Store is the PostgreSQL store. It is safe for concurrent use. It does
@@ -75,6 +81,18 @@ func (s *Store) Ping(ctx context.Context) error {
 	return translate("ping", s.pool.Ping(ctx))
 }
 
+// SchemaVersion is the newest migration applied to the database (goose's
+// table; the api's role may read its version_id column), 0 when none has
+// run.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version`).Scan(&v)
+	if err = translate("schema version", err); errors.Is(err, ErrSchema) {
+		return 0, nil // no goose_db_version: nothing migrated yet
+	}
+	return v, err
+}
+
 // inTx runs fn in a transaction, committing when it returns nil and
 // rolling back otherwise. fn's error is returned as is.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
@@ -100,6 +118,8 @@ func translate(op string, err error) error {
 		return fmt.Errorf("store: %s: %w (%s)", op, ErrConflict, pgErr.ConstraintName)
 	case errors.As(err, &pgErr) && pgErr.Code == "57014":
 		return fmt.Errorf("store: %s: %w: %w", op, ErrTimeout, err)
+	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42703"):
+		return fmt.Errorf("store: %s: %w: %w", op, ErrSchema, err)
 	case errors.As(err, &connErr), errors.As(err, &netErr) && !errors.Is(err, context.Canceled):
 		return fmt.Errorf("store: %s: %w: %w", op, ErrUnavailable, err)
 	case errors.As(err, &pgErr) && (pgErr.Code == "57P01" || pgErr.Code == "57P03" || pgErr.Code == "25P03" || pgErr.Code[:2] == "08"):
