@@ -203,3 +203,46 @@ func TestAPITrustsExactlyItsProxies(t *testing.T) {
 		}
 	}
 }
+
+// In every pattern the schema is applied by a one-shot migrate job as its
+// owner, and the api serves as inventory_api (the role the job grants: no
+// DDL, timeouts) without the owner's password and without migrating
+// itself. The swarm's job is a service whose task is not started again
+// once it has exited 0.
+func TestAPIServesAsTheLeastPrivilegedRole(t *testing.T) {
+	for _, p := range patterns {
+		t.Run(p.file, func(t *testing.T) {
+			svcs := services(t, load(t, p.file))
+			api, migrate := svcs["api"], svcs["migrate"]
+			if migrate == nil {
+				t.Fatal("no migrate service")
+			}
+			env := m(api["environment"])
+			if env["DB_USER"] != "inventory_api" || env["DB_PASSWORD_FILE"] != "/run/secrets/db_api_password" {
+				t.Errorf("api DB_USER %v, DB_PASSWORD_FILE %v: want inventory_api, /run/secrets/db_api_password", env["DB_USER"], env["DB_PASSWORD_FILE"])
+			}
+			if v, ok := env["AUTO_MIGRATE"]; ok && fmt.Sprint(v) != "false" {
+				t.Errorf("api AUTO_MIGRATE = %v: the migrate job applies the schema", v)
+			}
+			if s := list(api["secrets"]); slices.Contains(s, "db_password") || !slices.Contains(s, "db_api_password") {
+				t.Errorf("api secrets %v: want db_api_password and not the owner's db_password", s)
+			}
+			menv := m(migrate["environment"])
+			if got := list(migrate["command"]); !slices.Equal(got, []string{"migrate", "up"}) {
+				t.Errorf("migrate command %v, want [migrate up]", got)
+			}
+			if menv["DB_USER"] != "inventory" || menv["DB_API_USER"] != "inventory_api" ||
+				menv["DB_API_PASSWORD_FILE"] != "/run/secrets/db_api_password" {
+				t.Errorf("migrate DB_USER %v, DB_API_USER %v, DB_API_PASSWORD_FILE %v: want the owner granting inventory_api",
+					menv["DB_USER"], menv["DB_API_USER"], menv["DB_API_PASSWORD_FILE"])
+			}
+			if !p.swarm {
+				return
+			}
+			rp := m(m(migrate["deploy"])["restart_policy"])
+			if rp["condition"] != "on-failure" {
+				t.Errorf("swarm migrate restart_policy %v: want on-failure (a task that exits 0 is done)", rp)
+			}
+		})
+	}
+}

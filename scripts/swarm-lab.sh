@@ -153,14 +153,18 @@ up() {
 	for n in "${nodes[@]}"; do
 		docker volume create --label "$label=1" "$n-docker" >/dev/null
 		# --privileged is refused on this engine; this is the set a nested
-		# engine needs (../shared/FACTS.md in the project's notes).
+		# engine needs (../shared/FACTS.md in the project's notes). Its
+		# engine starts every container with no-new-privileges: a swarm
+		# service cannot ask for it on engine 20.10 (no such field in its
+		# API), the engine can give it to all of them.
 		docker run -d --name "$n" --hostname "$n" --label "$label=1" \
 			--network "$net" --ip "$(node_ip "$n")" \
 			--cap-add ALL --cap-drop SYS_RESOURCE \
 			--security-opt seccomp=unconfined --security-opt apparmor=unconfined \
 			--security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' \
 			-v "$n-docker:/var/lib/docker" --tmpfs /run --tmpfs /tmp \
-			"$node_image" --insecure-registry "$reg_ip:5000" --log-level warn >/dev/null
+			"$node_image" --insecure-registry "$reg_ip:5000" --log-level warn \
+			--no-new-privileges >/dev/null
 	done
 	wait_until "the registry answering" registry_ready
 	for n in "${nodes[@]}"; do
@@ -195,10 +199,14 @@ up() {
 }
 
 converged() {
-	local lines line got want
+	local lines name line got want
 	lines="$(on "$manager" docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}} {{.Replicas}}')"
 	[ "$(wc -l <<<"$lines")" -ge 5 ] || return 1
-	while read -r _ line; do
+	# The one-shot migrate job: its newest task has exited 0.
+	[ "$(on "$manager" docker service ps --format '{{.CurrentState}}' "${stack}_migrate" |
+		head -n1 | cut -d' ' -f1)" = Complete ] || return 1
+	while read -r name line; do
+		[ "$name" = "${stack}_migrate" ] && continue
 		got="${line%%/*}"
 		want="${line#*/}"
 		want="${want%% *}"
@@ -215,12 +223,14 @@ deploy() {
 	docker cp deploy/swarm/stack.yaml "$manager:/lab/deploy/swarm/stack.yaml"
 	docker cp deploy/swarm/lab.yaml "$manager:/lab/deploy/swarm/lab.yaml"
 	local s
-	for s in db_password.txt api_key.txt admin_password.txt redis_url.txt redis_cache_url.txt redis_users.acl; do
+	for s in db_password.txt db_api_password.txt api_key.txt admin_password.txt redis_url.txt redis_cache_url.txt redis_users.acl; do
 		docker cp "deploy/secrets/$s" "$manager:/lab/deploy/secrets/$s"
 	done
 	local t0
 	t0=$(date +%s)
+	# MIGRATE_RUN: a new value on every deploy, so the migrate job runs once per deploy.
 	docker exec -e REGISTRY="$reg_ip:5000/docker-examples" -e IMAGE_TAG="$IMAGE_TAG" \
+		-e MIGRATE_RUN="$(date -u +%Y%m%dT%H%M%SZ)" \
 		-e DB_CONSTRAINT='node.labels.docker-examples.db == true' "$manager" \
 		docker stack deploy --prune -c /lab/deploy/swarm/stack.yaml -c /lab/deploy/swarm/lab.yaml "$stack"
 	wait_until "every replica running and healthy" converged
@@ -247,6 +257,14 @@ check() {
 	log "api replicas on $spread nodes; postgres on $db"
 	[ "$spread" -ge 2 ] || { log "the api replicas are not spread over the nodes"; fail=1; }
 	[ "$db" = "$db_node" ] || { log "postgres runs on $db, not on the labelled $db_node"; fail=1; }
+	# The api serves as inventory_api, which may not DROP TABLE.
+	SWARM_NODE="$db_node" bash scripts/swarm.sh role || fail=1
+	# Tasks run with no-new-privileges (the nodes' engines give it).
+	local pg nnp
+	pg="$(on "$db_node" docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_postgres" | head -n1)"
+	nnp="$(on "$db_node" docker exec "$pg" cat /proc/1/status | grep NoNewPrivs || true)"
+	log "postgres task on $db_node: ${nnp:-no NoNewPrivs line}"
+	[[ $nnp == *1 ]] || { log "the postgres task runs without no-new-privileges"; fail=1; }
 	# Every node pulled its images from the registry, by the registry's name.
 	for n in "${nodes[@]}"; do
 		if on "$n" docker image ls --format '{{.Repository}}' | grep -qv "^$reg_ip:5000/"; then

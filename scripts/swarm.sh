@@ -3,7 +3,11 @@
 # docker_examples.
 #   scripts/swarm.sh up     initialise a one-node swarm if this engine is in
 #                           none, deploy, wait until every service has all its
-#                           replicas running and healthy
+#                           replicas running and healthy and the migrate job
+#                           has run, then check the api's database role
+#   scripts/swarm.sh role   the api serves as inventory_api, which may not
+#                           DROP TABLE (role_check below); SWARM_NODE=swarmlab-2
+#                           asks that lab node's PostgreSQL task
 #   scripts/swarm.sh down   remove the stack and wait until it is gone
 # SWARM_OBSERVABILITY=1 deploys deploy/swarm/observability.yaml with it
 # (metrics, logs and traces stores, the console; the services trace).
@@ -24,12 +28,22 @@ wait_until() {
 	done
 }
 
+# migrated: the migrate service's newest task (docker service ps lists a
+# slot's tasks newest first) has exited 0.
+migrated() {
+	[ "$(docker service ps --format '{{.CurrentState}}' "${stack}_migrate" 2>/dev/null |
+		head -n1 | cut -d' ' -f1)" = Complete ]
+}
+
 converged() {
-	local line want got
+	local name line want got
 	local lines
 	lines="$(docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}} {{.Replicas}}')"
 	[ -n "$lines" ] || return 1
-	while read -r _ line; do
+	migrated || return 1
+	while read -r name line; do
+		# The one-shot migrate job runs 0 of its 1 task once it is done.
+		[ "$name" = "${stack}_migrate" ] && continue
 		got="${line%%/*}"
 		want="${line#*/}"
 		want="${want%% *}"
@@ -37,6 +51,51 @@ converged() {
 	done <<<"$lines"
 	# Running is not enough: every task's container must be healthy.
 	! docker ps --filter "label=com.docker.stack.namespace=$stack" --format '{{.Status}}' | grep -qv '(healthy)'
+}
+
+# node_docker is this engine's docker, or with SWARM_NODE set the one of
+# that swarm lab node (scripts/swarm-lab.sh), PGPASSWORD passed on.
+node_docker() {
+	if [ -n "${SWARM_NODE:-}" ]; then
+		docker exec -e PGPASSWORD "$SWARM_NODE" docker "$@"
+	else
+		docker "$@"
+	fi
+}
+
+# role_check: the api serves as inventory_api, not as the schema's owner:
+# every connection the api holds (application_name api) is that role's,
+# the role is no superuser and owns no table, has its statement timeout,
+# and DROP TABLE is refused to it. Asked of the PostgreSQL task on this
+# node, as the owner and as inventory_api with the passwords of
+# deploy/secrets (through the environment, not the command line).
+role_check() {
+	local pg users facts drop super owned timeout
+	pg="$(node_docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_postgres" | head -n1)"
+	[ -n "$pg" ] || { echo "swarm: no PostgreSQL task on this node" >&2; return 1; }
+	psql_as() {
+		local user="$1" file="$2"
+		shift 2
+		PGPASSWORD="$(cat "deploy/secrets/$file")" node_docker exec -e PGPASSWORD "$pg" \
+			psql -h 127.0.0.1 -U "$user" -d inventory -X -At -v ON_ERROR_STOP=1 "$@"
+	}
+	users="$(psql_as inventory db_password.txt -c \
+		"SELECT coalesce(string_agg(DISTINCT usename, ','), '') FROM pg_stat_activity WHERE application_name = 'api'")"
+	facts="$(psql_as inventory_api db_api_password.txt -F ' ' -c \
+		"SELECT r.rolsuper, (SELECT count(*) FROM pg_tables WHERE tableowner = current_user), current_setting('statement_timeout')
+		 FROM pg_roles r WHERE r.rolname = current_user")"
+	if drop="$(psql_as inventory_api db_api_password.txt -c 'BEGIN' -c 'DROP TABLE items' -c 'ROLLBACK' 2>&1)"; then
+		echo "swarm: inventory_api could DROP TABLE items (rolled back)" >&2
+		return 1
+	fi
+	read -r super owned timeout <<<"$facts"
+	echo "swarm: the api's PostgreSQL users: ${users:-none}; inventory_api: superuser $super, tables owned $owned, statement_timeout $timeout"
+	echo "swarm: DROP TABLE items as inventory_api: ${drop//$'\n'/ }"
+	if [ "$users" != inventory_api ] || [ "$super" != f ] || [ "$owned" != 0 ] || [ "$timeout" = 0 ] ||
+		[[ $drop != *"must be owner of table items"* ]]; then
+		echo "swarm: want the api as inventory_api only, not superuser, owning no table, with a statement_timeout, DROP TABLE refused" >&2
+		return 1
+	fi
 }
 
 gone() {
@@ -54,20 +113,25 @@ up)
 	if [ "${SWARM_OBSERVABILITY:-}" = 1 ]; then
 		files+=(-c deploy/swarm/observability.yaml)
 	fi
-	docker stack deploy --prune "${files[@]}" "$stack"
-	wait_until "every replica running and healthy" converged
+	# A new value on every deploy: the migrate job runs once per deploy.
+	MIGRATE_RUN="$(date -u +%Y%m%dT%H%M%SZ)" docker stack deploy --prune "${files[@]}" "$stack"
+	wait_until "every replica running and healthy, the migrate job done" converged
 	docker service ls --filter "label=com.docker.stack.namespace=$stack"
+	role_check
 	echo "swarm: http://localhost:${LB_HTTP_PORT:-80}/"
 	if [ "${SWARM_OBSERVABILITY:-}" = 1 ]; then
 		echo "swarm: console http://localhost:${CONSOLE_PORT:-9400}/"
 	fi
+	;;
+role)
+	role_check
 	;;
 down)
 	docker stack rm "$stack"
 	wait_until "the stack removed" gone
 	;;
 *)
-	echo "usage: scripts/swarm.sh up|down" >&2
+	echo "usage: scripts/swarm.sh up|role|down" >&2
 	exit 2
 	;;
 esac
