@@ -90,7 +90,8 @@ role_check() {
 	fi
 	read -r super owned timeout <<<"$facts"
 	echo "swarm: the api's PostgreSQL users: ${users:-none}; inventory_api: superuser $super, tables owned $owned, statement_timeout $timeout"
-	echo "swarm: DROP TABLE items as inventory_api: ${drop//$'\n'/ }"
+	drop="$(grep -m1 ERROR <<<"$drop" || echo "$drop")"
+	echo "swarm: DROP TABLE items as inventory_api: $drop"
 	if [ "$users" != inventory_api ] || [ "$super" != f ] || [ "$owned" != 0 ] || [ "$timeout" = 0 ] ||
 		[[ $drop != *"must be owner of table items"* ]]; then
 		echo "swarm: want the api as inventory_api only, not superuser, owning no table, with a statement_timeout, DROP TABLE refused" >&2
