@@ -325,7 +325,7 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 		bodyRead(x)
 	}
 	if werr == nil {
-		werr = c.bw.Flush()
+		werr = c.flushAwait()
 	}
 	if werr != nil {
 		var be *bodyReadError

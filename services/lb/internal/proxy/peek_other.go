@@ -9,3 +9,8 @@ import "syscall"
 func (c *upConn) peek(uintptr) bool { return true }
 
 func peekAlive(int, syscall.Errno) bool { return true }
+
+// sendAwaitWired: connWriter writes to the connection as it is.
+const sendAwaitWired = false
+
+func (c *upConn) send(uintptr) bool { return true }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -35,7 +36,8 @@ type connPool struct {
 type upConn struct {
 	net.Conn
 	br       *bufio.Reader
-	bw       *bufio.Writer
+	bw       *bufio.Writer // writes to w
+	w        connWriter
 	raw      syscall.RawConn
 	peekFn   func(fd uintptr) bool
 	peekN    int
@@ -43,6 +45,60 @@ type upConn struct {
 	peekBuf  [1]byte
 	reused   bool
 	lastUsed time.Time
+
+	// The state of sendFn, the RawConn.Read callback of w (send_linux.go).
+	sendFn   func(fd uintptr) bool
+	out      []byte
+	outN     int
+	outErr   error
+	outTried bool
+}
+
+// connWriter is the writer under an upConn's bufio.Writer. Armed (await),
+// its next Write sends its bytes with write(2) from inside RawConn.Read
+// and then waits there until the backend's answer can be read, so the
+// read of the answer that follows finds bytes: without it, that read
+// would first return EAGAIN and then wait (one system call more per
+// request). Unarmed, or where that is not wired up, it writes to the
+// connection.
+type connWriter struct {
+	c     *upConn
+	await bool
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	c := w.c
+	if !w.await || c.sendFn == nil {
+		return c.Conn.Write(p)
+	}
+	w.await = false
+	c.out, c.outN, c.outErr, c.outTried = p, 0, nil, false
+	err := c.raw.Read(c.sendFn)
+	n, werr, tried := c.outN, c.outErr, c.outTried
+	c.out, c.outErr = nil, nil
+	switch {
+	case !tried:
+		return 0, err // a deadline passed or the connection is closed
+	case werr == syscall.EAGAIN:
+		// The socket's buffer is full: the rest goes the ordinary way.
+		m, err := c.Conn.Write(p[n:])
+		return n + m, err
+	case werr != nil:
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
+	}
+	// All of p went out; a wait that failed (the deadline) is for the read
+	// of the answer to report.
+	return n, nil
+}
+
+// flushAwait sends what bw holds and returns once the backend's answer
+// can be read (or the connection's deadline passed), for the read that
+// follows.
+func (c *upConn) flushAwait() error {
+	c.w.await = true
+	err := c.bw.Flush()
+	c.w.await = false
+	return err
 }
 
 // connBufSize holds a response header and a 32 KiB body, so a typical
@@ -110,14 +166,18 @@ func (p *connPool) dialConn(ctx context.Context) (*upConn, error) {
 		return nil, err
 	}
 	c := &upConn{Conn: nc}
+	c.w.c = c
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 		c.peekFn = c.peek
+		if sendAwaitWired {
+			c.sendFn = c.send
+		}
 	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(nc)
 	c.bw = writerPool.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
+	c.bw.Reset(&c.w)
 	return c, nil
 }
 
