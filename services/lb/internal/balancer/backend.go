@@ -10,6 +10,7 @@ package balancer
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -36,6 +37,9 @@ type Backend struct {
 
 	// lost ends each time b is marked down or ejected (and is replaced).
 	lost atomic.Pointer[lostSignal]
+	// hooks are told the next time it ends (Watch).
+	hooksMu sync.Mutex
+	hooks   map[LostHook]struct{}
 
 	// passive health state
 	failures  atomic.Int32
@@ -121,9 +125,45 @@ func newLostSignal() *lostSignal {
 // requests on a draining backend finish.
 func (b *Backend) Lost() context.Context { return b.lost.Load().ctx }
 
-// markLost ends the current Lost context and starts the next one.
+// LostHook is told when the Backend it watches is lost (see Watch).
+type LostHook interface{ BackendLost() }
+
+// Watch calls h.BackendLost, in a goroutine of its own, the next time b
+// is lost (as Lost's context ends), unless Unwatch comes first. It is
+// what context.AfterFunc(b.Lost(), ...) does, without its allocations,
+// for the watch every request in flight keeps on its backend. Safe for
+// concurrent use.
+func (b *Backend) Watch(h LostHook) {
+	b.hooksMu.Lock()
+	if b.hooks == nil {
+		b.hooks = map[LostHook]struct{}{}
+	}
+	b.hooks[h] = struct{}{}
+	b.hooksMu.Unlock()
+}
+
+// Unwatch undoes Watch. A BackendLost already started may still be running
+// (or about to run) when it returns.
+func (b *Backend) Unwatch(h LostHook) {
+	b.hooksMu.Lock()
+	delete(b.hooks, h)
+	b.hooksMu.Unlock()
+}
+
+// markLost ends the current Lost context and starts the next one, and
+// tells the hooks watching.
 func (b *Backend) markLost() {
 	b.lost.Swap(newLostSignal()).cancel()
+	b.hooksMu.Lock()
+	hooks := make([]LostHook, 0, len(b.hooks))
+	for h := range b.hooks {
+		hooks = append(hooks, h)
+	}
+	clear(b.hooks)
+	b.hooksMu.Unlock()
+	for _, h := range hooks {
+		go h.BackendLost()
+	}
 }
 
 // SetDraining marks b as draining (no new requests) or not.

@@ -300,3 +300,41 @@ func TestPickDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+type hook chan struct{}
+
+func (h hook) BackendLost() { h <- struct{}{} }
+
+// A watch hears of the next loss (marked down, or ejected) once; one
+// withdrawn before it hears nothing, nor does one added after it.
+func TestWatchHearsTheNextLoss(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	b := NewBackend(addrs(1)[0], t0)
+	told, withdrawn, late := make(hook, 1), make(hook, 1), make(hook, 1)
+	b.Watch(told)
+	b.Watch(withdrawn)
+	b.Unwatch(withdrawn)
+	b.SetDown(true, t0)
+	select {
+	case <-told:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch was not told of the backend marked down")
+	}
+	b.Watch(late)
+	b.SetDown(false, t0)
+	if ej := (Ejector{After: 1, Base: time.Second, Max: time.Minute}).Failure(b, t0); ej == 0 {
+		t.Fatal("no ejection")
+	}
+	select {
+	case <-late:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch added after the first loss was not told of the ejection")
+	}
+	select {
+	case <-told:
+		t.Fatal("a watch was told twice")
+	case <-withdrawn:
+		t.Fatal("a withdrawn watch was told")
+	default:
+	}
+}

@@ -281,9 +281,9 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 	x.holdBackend(b, f.waitq)
 	defer x.releaseBackend()
 	start := time.Now()
-	stopWatch := context.AfterFunc(b.Lost(), w.fire)
+	b.Watch(w)
 	defer func() {
-		stopWatch()
+		b.Unwatch(w)
 		w.disarm()
 	}()
 	c := d.conns.idleConn()
@@ -344,7 +344,7 @@ func (f *Forwarder) try(x *exchange, r *http.Request, b *balancer.Backend, d *ba
 	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(c.br, r) // 100 Continue, 103 Early Hints: skip
 	}
-	stopWatch()
+	b.Unwatch(w)
 	if w.disarm() {
 		if err != nil {
 			c.destroy()

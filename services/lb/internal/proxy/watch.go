@@ -12,7 +12,7 @@ import (
 var errBackendLost = errors.New("backend marked down")
 
 // watch lets one attempt give up on its backend when the backend is
-// marked down by its health checks or ejected (balancer.Backend.Lost)
+// marked down by its health checks or ejected (balancer.Backend.Watch)
 // before its answer arrived. A machine that froze or dropped off the
 // network keeps the attempt's connection open and never answers, so
 // without this the attempt would wait for the upstream timeout.
@@ -22,10 +22,10 @@ var errBackendLost = errors.New("backend marked down")
 // that may be sent again (idempotent, or with an Idempotency-Key, and a
 // body kept in memory); never once the answer has started. And only when
 // retryElsewhere agrees (another backend is available and the retry
-// budget pays for it). fire runs on the goroutine that marked the backend
-// down; the attempt's own goroutine calls dial, connected, sending and
-// disarm. A watch is one allocation per attempt: no context unless the
-// attempt dials.
+// budget pays for it). fire runs on a goroutine of its own, started when
+// the backend is marked down; the attempt's own goroutine calls dial,
+// connected, sending and disarm. A watch is one allocation per attempt:
+// no context unless the attempt dials.
 type watch struct {
 	mu         sync.Mutex
 	armed      bool // fire may still act
@@ -69,6 +69,9 @@ func (w *watch) dial(ctx context.Context, p *connPool) (*upConn, error) {
 	w.mu.Unlock()
 	return c, err
 }
+
+// BackendLost is balancer.LostHook's: it calls fire.
+func (w *watch) BackendLost() { w.fire() }
 
 // fire gives up on the attempt if it is allowed to: it ends the connect,
 // or makes the blocked read of the answer return at once.
