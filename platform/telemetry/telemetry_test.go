@@ -9,8 +9,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -300,5 +302,63 @@ func TestExternalTransportSendsNoTraceparent(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"", ""}, got); diff != "" {
 		t.Errorf("traceparent sent outside the stack (-want +got):\n%s", diff)
+	}
+}
+
+// The proxies' own traceparent writing says what propagation.TraceContext
+// says, for sampled and unsampled spans, with and without a trace state,
+// over a header that had the caller's trace context or none.
+func TestTraceContextAsTheW3CPropagatorWritesIt(t *testing.T) {
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	state, _ := trace.ParseTraceState("vendor=1,other=2")
+	for _, tc := range []struct {
+		name  string
+		flags trace.TraceFlags
+		state trace.TraceState
+		had   http.Header
+	}{
+		{"sampled", trace.FlagsSampled, trace.TraceState{}, http.Header{}},
+		{"a flag the specification does not define", 0x81, trace.TraceState{}, http.Header{}},
+		{"unsampled, random", trace.FlagsRandom, trace.TraceState{}, http.Header{}},
+		{"trace state", trace.FlagsSampled, state, http.Header{}},
+		{"over the caller's", trace.FlagsSampled, trace.TraceState{}, http.Header{"Traceparent": {parent}, "Tracestate": {"caller=1"}}},
+		{"over the caller's, with a state", 0, state, http.Header{"Traceparent": {parent}, "Tracestate": {"caller=1"}}},
+	} {
+		sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: tc.flags, TraceState: tc.state})
+		want := tc.had.Clone()
+		want.Del("Tracestate")
+		propagation.TraceContext{}.Inject(trace.ContextWithSpanContext(context.Background(), sc), propagation.HeaderCarrier(want))
+		got := tc.had.Clone()
+		setTraceContext(got, sc)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: header (-propagator +ours):\n%s", tc.name, diff)
+		}
+		if got, want := string(AppendTraceparent([]byte("x"), sc)), "x"+want.Get("Traceparent"); got != want {
+			t.Errorf("%s: AppendTraceparent = %q, want %q", tc.name, got, want)
+		}
+	}
+}
+
+// An unsampled request costs its server span no attribute and no
+// status-recording writer: the handler gets the writer it was given.
+func TestUnsampledRequestGoesThroughUnwrapped(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.NeverSample()))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	rec := httptest.NewRecorder()
+	var got http.ResponseWriter
+	var sc trace.SpanContext
+	New(tp).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, sc = w, trace.SpanContextFromContext(r.Context())
+	}), nil).ServeHTTP(rec, httptest.NewRequest("GET", "/api/inventory", nil))
+	if got != http.ResponseWriter(rec) {
+		t.Errorf("handler got writer %T, want the server's", got)
+	}
+	if !sc.IsValid() || sc.IsSampled() {
+		t.Errorf("handler's span context %v, want a valid unsampled one (its trace_id is logged, its traceparent sent on)", sc)
+	}
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Errorf("recorded %d spans, want none", n)
 	}
 }
