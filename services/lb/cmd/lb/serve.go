@@ -88,9 +88,9 @@ func runServe(ctx context.Context, cfg config.Config, getenv func(string) string
 	m.Register(admin.NewCollector(state))
 
 	// A server span per request (the access log line carries its
-	// trace_id), whose traceparent the backends receive; an untrusted
-	// client's traceparent is dropped.
-	servers, err := newListeners(cfg, tel.ProxyHandler(edge, nil), own, streams, admin.Handler(state, m.Registry), log)
+	// trace_id), whose traceparent the forwarder sends the backends; an
+	// untrusted client's traceparent is dropped.
+	servers, err := newListeners(cfg, tel.ContextProxyHandler(edge, nil), own, streams, admin.Handler(state, m.Registry), log)
 	refused := m.Rejection("client_connections")
 	for i := range servers {
 		if servers[i].name != "admin" {

@@ -33,7 +33,7 @@ func BenchmarkProxy1K(b *testing.B) {
 }
 
 // BenchmarkProxy1KTraced is BenchmarkProxy1K with tracing on as the lb's
-// serve wires it (telemetry.ProxyHandler around the edge, the span named
+// serve wires it (telemetry.ContextProxyHandler around the edge, the span named
 // after the pool), at the default sampler (parentbased_traceidratio at
 // telemetry.DefaultSampleRatio) and with every request sampled ("all"),
 // exporting over OTLP/HTTP through a batch span processor to a sink in the
@@ -72,7 +72,7 @@ func BenchmarkProxy1KTraced(b *testing.B) {
 							fwd.ServeHTTP(w, r)
 						})
 					},
-					front: func(edge http.Handler) http.Handler { return tel.ProxyHandler(edge, nil) },
+					front: func(edge http.Handler) http.Handler { return tel.ContextProxyHandler(edge, nil) },
 				})
 			})
 		}

@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/docker-examples/stack/platform/forwarded"
+	"github.com/docker-examples/stack/platform/telemetry"
 )
 
 // hopByHop reports whether the canonical header key k belongs to one
@@ -70,7 +73,9 @@ func forwardedFor(r *http.Request, proxies *forwarded.Resolver) Forwarded {
 // backend must see them: hop-by-hop headers removed, the proxy's own
 // X-Forwarded-*, X-Real-IP and request id headers set, the body framing
 // given by bodyLen (-1: chunked, 0: none). upgrade keeps the Upgrade
-// handshake headers.
+// handshake headers. When r's context holds a span (the lb's server span,
+// telemetry.ContextProxyHandler), its traceparent replaces the client's
+// Traceparent and Tracestate: the backend continues the lb's span.
 func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwarded, requestID string, bodyLen int64, upgrade bool) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
@@ -79,8 +84,11 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwa
 	bw.WriteString(r.Host)
 	bw.WriteString("\r\n")
 	hasConnection := len(r.Header["Connection"]) > 0
+	sc := trace.SpanContextFromContext(r.Context())
+	traced := sc.IsValid()
 	for k, vv := range r.Header {
-		if hopByHop(k) || ownRequestHeader(k) || hasConnection && connectionListed(r.Header, k) {
+		if hopByHop(k) || ownRequestHeader(k) || traced && (k == "Traceparent" || k == "Tracestate") ||
+			hasConnection && connectionListed(r.Header, k) {
 			continue
 		}
 		for _, v := range vv {
@@ -116,6 +124,16 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwa
 	bw.WriteString("\r\nX-Correlation-ID: ")
 	bw.WriteString(requestID)
 	bw.WriteString("\r\n")
+	if traced {
+		bw.WriteString("Traceparent: ")
+		bw.Write(telemetry.AppendTraceparent(ipbuf[:0], sc))
+		bw.WriteString("\r\n")
+		if ts := sc.TraceState(); ts.Len() > 0 {
+			bw.WriteString("Tracestate: ")
+			bw.WriteString(ts.String())
+			bw.WriteString("\r\n")
+		}
+	}
 	switch {
 	case bodyLen > 0:
 		bw.WriteString("Content-Length: ")
