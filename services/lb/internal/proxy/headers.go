@@ -98,7 +98,8 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwa
 			bw.WriteString("\r\n")
 		}
 	}
-	var ipbuf [64]byte
+	// Values are formatted in bw's free buffer (AvailableBuffer), not in a
+	// local array, which would escape to the heap through bw.Write.
 	bw.WriteString("X-Forwarded-For: ")
 	if f.Trusted {
 		for _, v := range r.Header["X-Forwarded-For"] {
@@ -106,7 +107,7 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwa
 			bw.WriteString(", ")
 		}
 	}
-	bw.Write(f.Peer.AppendTo(ipbuf[:0]))
+	bw.Write(f.Peer.AppendTo(bw.AvailableBuffer()))
 	bw.WriteString("\r\nX-Forwarded-Proto: ")
 	bw.WriteString(keptOr(f.Trusted, r.Header, "X-Forwarded-Proto", f.Proto))
 	bw.WriteString("\r\nX-Forwarded-Host: ")
@@ -118,7 +119,7 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwa
 		}
 	}
 	bw.WriteString("\r\nX-Real-IP: ")
-	bw.Write(f.Client.AppendTo(ipbuf[:0]))
+	bw.Write(f.Client.AppendTo(bw.AvailableBuffer()))
 	bw.WriteString("\r\nX-Request-ID: ")
 	bw.WriteString(requestID)
 	bw.WriteString("\r\nX-Correlation-ID: ")
@@ -126,7 +127,7 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwa
 	bw.WriteString("\r\n")
 	if traced {
 		bw.WriteString("Traceparent: ")
-		bw.Write(telemetry.AppendTraceparent(ipbuf[:0], sc))
+		bw.Write(telemetry.AppendTraceparent(bw.AvailableBuffer(), sc))
 		bw.WriteString("\r\n")
 		if ts := sc.TraceState(); ts.Len() > 0 {
 			bw.WriteString("Tracestate: ")
@@ -137,7 +138,7 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, target string, f *Forwa
 	switch {
 	case bodyLen > 0:
 		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(ipbuf[:0], bodyLen, 10))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), bodyLen, 10))
 		bw.WriteString("\r\n")
 	case bodyLen < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
