@@ -531,7 +531,9 @@ func (f *Forwarder) relayUnsized(x *exchange, d *backendData, c *upConn, resp *h
 			panic(http.ErrAbortHandler)
 		}
 		if rerr == io.EOF && !started {
-			x.Header()["Content-Length"] = []string{strconv.Itoa(filled)}
+			if filled > smallBody {
+				x.Header()["Content-Length"] = []string{strconv.Itoa(filled)}
+			} // else net/http's servers add it, without allocating
 			x.WriteHeader(resp.StatusCode)
 			if _, werr := x.Write(buf[:filled]); werr != nil {
 				c.destroy()
@@ -564,6 +566,11 @@ func (f *Forwarder) relayUnsized(x *exchange, d *backendData, c *upConn, resp *h
 		}
 	}
 }
+
+// smallBody is the largest body net/http's servers hold until the handler
+// returns (HTTP/1.1's 2 KiB buffer before chunking; HTTP/2's is 4 KiB),
+// then send with a Content-Length they compute themselves.
+const smallBody = 2 << 10
 
 // finish returns c to its pool when the response allows reuse.
 func (f *Forwarder) finish(d *backendData, c *upConn, resp *http.Response) {

@@ -612,7 +612,7 @@ func TestUnsizedBodiesArriveWhole(t *testing.T) {
 		_, _ = io.WriteString(conn, b.String()) // one write: all of it at once
 	})
 	srv := h.server()
-	for _, n := range []int{0, 1000, 20000, 300 << 10} {
+	for _, n := range []int{0, 1000, 2 << 10, 2<<10 + 1, 20000, 300 << 10} {
 		resp, err := http.Get(srv.URL + "/api/x?n=" + strconv.Itoa(n))
 		if err != nil {
 			t.Fatal(err)
