@@ -1,0 +1,88 @@
+package telemetry
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// BenchmarkContextProxyHandler is what tracing adds to one request of the
+// lb: ContextProxyHandler (the server span), the pool's SetRoute, and the
+// forwarder's traceparent, around a handler that does nothing else, with
+// tracing off, at the default sampler and with every request sampled,
+// exporting over OTLP/HTTP through the batch span processor to a sink in
+// the process. The request has no traceparent (as wrk's), so every trace
+// starts here. cpu-ns/op over the lb's CPU time per request
+// (scripts/bench-lb.sh) is tracing's share of it:
+//
+//	go test -run '^$' -bench ContextProxyHandler -count 10 ./platform/telemetry
+func BenchmarkContextProxyHandler(b *testing.B) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	b.Cleanup(sink.Close)
+	for _, mode := range []struct {
+		name    string
+		sampler sdktrace.Sampler // nil: tracing off
+	}{
+		{"off", nil},
+		{"default", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(DefaultSampleRatio))},
+		{"all", sdktrace.AlwaysSample()},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			tel := &Telemetry{}
+			if mode.sampler != nil {
+				exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(sink.URL+"/v1/traces"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(mode.sampler), sdktrace.WithBatcher(exp))
+				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+				tel = New(tp)
+			}
+			var buf [TraceparentLen]byte
+			h := tel.ContextProxyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				SetRoute(r.Context(), r.Method, "api")
+				if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+					_ = AppendTraceparent(buf[:0], sc)
+				}
+				w.WriteHeader(http.StatusOK)
+			}), nil)
+			r := httptest.NewRequest("GET", "/api/items", nil)
+			r.RemoteAddr = "127.0.0.1:40000"
+			w := discardWriter{http.Header{}}
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+			// The process's CPU time (the batch span processor's goroutine
+			// and the collector's included), steadier than ns/op on a
+			// shared machine.
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w discardWriter) Header() http.Header         { return w.h }
+func (w discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w discardWriter) WriteHeader(int)             {}
