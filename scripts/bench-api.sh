@@ -26,9 +26,11 @@
 # (18200), SEED_ITEMS (40000), API_ENV (extra NAME=value words for the api
 # only, e.g. API_ENV="OTEL_EXPORTER_OTLP_ENDPOINT=…" to measure tracing),
 # KEEP_LOGS (set: keep the work directory and print its path), PROFILE_DIR
-# (set: the api serves pprof on a loopback debug port, DEBUG_ADDR, and a CPU
-# profile of each scenario's first round is written there as
-# api-SCENARIO.pprof; read it with `go tool pprof -top FILE`).
+# (set: the api serves pprof on a loopback debug port, DEBUG_ADDR, the
+# baseline on one of its own, and a CPU profile of each scenario's first
+# round is written there as api-SCENARIO.pprof and baseline-SCENARIO.pprof,
+# with the binaries, api and benchbaseline; read one with
+# `go tool pprof -top DIR/api DIR/api-get.pprof`).
 set -euo pipefail
 
 DURATION=${DURATION:-5s}
@@ -45,6 +47,7 @@ REDIS_PORT=$((BASE_PORT + 1))
 API_PORT=$((BASE_PORT + 2))
 BASELINE_PORT=$((BASE_PORT + 3))
 DEBUG_PORT=$((BASE_PORT + 4))
+BASE_DEBUG_PORT=$((BASE_PORT + 5))
 PROFILE_DIR=${PROFILE_DIR:-}
 LIMIT=1000000/s
 
@@ -118,6 +121,7 @@ for _ in $(seq 100); do rcli ping >/dev/null 2>&1 && break; sleep 0.05; done
 
 if [ -n "$PROFILE_DIR" ]; then
 	mkdir -p "$PROFILE_DIR"
+	cp "$work/api" "$work/benchbaseline" "$PROFILE_DIR/" # the profiles' symbols
 	API_ENV+=" DEBUG_ADDR=127.0.0.1:$DEBUG_PORT"
 fi
 # shellcheck disable=SC2086 # API_ENV is a list of NAME=value words
@@ -128,8 +132,10 @@ api_pid=$!
 pids+=("$api_pid")
 wait_http "http://127.0.0.1:$API_PORT/ready"
 key=$(env -i PATH="$PATH" DATABASE_URL="$db_url" REDIS_URL="$redis_url" "$work/api" keys create bench | head -1)
+base_debug=()
+[ -z "$PROFILE_DIR" ] || base_debug=(-debug "127.0.0.1:$BASE_DEBUG_PORT")
 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$work/benchbaseline" -addr "127.0.0.1:$BASELINE_PORT" \
-	-database "$db_url" -redis "$redis_url" -limit "$LIMIT" >"$work/baseline.log" 2>&1 &
+	-database "$db_url" -redis "$redis_url" -limit "$LIMIT" "${base_debug[@]}" >"$work/baseline.log" 2>&1 &
 base_pid=$!
 pids+=("$base_pid")
 wait_http "http://127.0.0.1:$BASELINE_PORT/health"
@@ -173,10 +179,11 @@ run() {
 	pid=$(pid_of "$server")
 	t0=$(cpu_ticks "$pid")
 	local prof=
-	if [ -n "$PROFILE_DIR" ] && [ "$server" = api ] && [ "$round" = 1 ]; then
-		local secs=${DURATION%s}
-		curl -fsS -o "$PROFILE_DIR/api-$scenario.pprof" \
-			"http://127.0.0.1:$DEBUG_PORT/debug/pprof/profile?seconds=$((secs > 1 ? secs - 1 : 1))" &
+	if [ -n "$PROFILE_DIR" ] && [ "$round" = 1 ]; then
+		local secs=${DURATION%s} dport=$DEBUG_PORT
+		[ "$server" = api ] || dport=$BASE_DEBUG_PORT
+		curl -fsS -o "$PROFILE_DIR/$server-$scenario.pprof" \
+			"http://127.0.0.1:$dport/debug/pprof/profile?seconds=$((secs > 1 ? secs - 1 : 1))" &
 		prof=$!
 	fi
 	line=$(taskset -c "$CLIENT_CPU" wrk -t1 -c "$CONNECTIONS" -d "$DURATION" --latency "${args[@]}" "$url" "${extra[@]}" | grep '^RESULT')

@@ -23,7 +23,7 @@
 //
 // Usage:
 //
-//	benchbaseline -addr 127.0.0.1:18100 -database postgres://… -redis redis://… -limit 1000000/s
+//	benchbaseline -addr 127.0.0.1:18100 -database postgres://… -redis redis://… -limit 1000000/s [-debug 127.0.0.1:18105]
 package main
 
 import (
@@ -37,6 +37,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -59,9 +60,16 @@ func main() {
 	dbURL := flag.String("database", "", "PostgreSQL URL (the api's database, migrated)")
 	redisURL := flag.String("redis", "", "Redis URL")
 	limit := flag.String("limit", "1000000/s", "rate limit per client address, as RATE_LIMIT")
+	debug := flag.String("debug", "", "serve net/http/pprof on this loopback address (bench-api's PROFILE_DIR)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *debug != "" {
+		if err := serveDebug(ctx, *debug); err != nil {
+			fmt.Fprintln(os.Stderr, "benchbaseline:", err)
+			os.Exit(1)
+		}
+	}
 	if err := serve(ctx, *addr, *dbURL, *redisURL, *limit); err != nil {
 		fmt.Fprintln(os.Stderr, "benchbaseline:", err)
 		os.Exit(1)
@@ -110,6 +118,24 @@ func serve(ctx context.Context, addr, dbURL, redisURL, limitSpec string) error {
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// serveDebug serves net/http/pprof on addr, a listener of its own, so
+// that the baseline's profile can be read beside the api's.
+func serveDebug(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
 

@@ -18,7 +18,13 @@ import (
 const eventsPath = "/api/events"
 
 func (s *server) routes(e *echo.Echo) {
-	e.Use(
+	// Every request, routed or not (404, 405, echo's automatic OPTIONS),
+	// runs through this one chain, composed here once. echo applies e.Use's
+	// middleware to the handler the router found, anew on each request (a
+	// closure per middleware per request); this middleware ignores that
+	// handler and returns the chain, whose innermost step calls the same
+	// one: c.Handler(), which is what echo passes as next.
+	global := chain(func(c echo.Context) error { return c.Handler()(c) },
 		correlationID,
 		s.securityHeaders,
 		s.observe,
@@ -27,18 +33,21 @@ func (s *server) routes(e *echo.Echo) {
 		limitBody(MaxBodyBytes),
 		deadline(s.RequestTimeout),
 	)
+	e.Use(func(echo.HandlerFunc) echo.HandlerFunc { return global })
 
 	// Operations: not under /api, never rate limited.
 	e.GET("/health", s.health)
 	e.GET("/ready", s.ready)
-	e.GET("/metrics", echo.WrapHandler(s.Metrics.Handler()), s.metricsAuth)
+	e.GET("/metrics", chain(echo.WrapHandler(s.Metrics.Handler()), s.metricsAuth))
 	e.GET("/openapi.json", s.openAPI)
 	e.GET("/docs", s.docsIndex)
 	e.GET("/docs/", s.docsIndex)
 	e.GET("/docs/*", s.docsAsset)
 
 	// Route-level rather than group middleware: an echo group with
-	// middleware answers 404 for a known path with the wrong method.
+	// middleware answers 404 for a known path with the wrong method. Each
+	// route's handler is registered with its middleware composed once
+	// (chain): given to echo, it would compose them on every request.
 	public := []echo.MiddlewareFunc{s.identify}
 	if s.RateLimit.Limiter != nil {
 		public = append(public, limit(s.RateLimit.Limiter, s.requestBudget))
@@ -56,19 +65,27 @@ func (s *server) routes(e *echo.Echo) {
 		login = append(login, limit(s.RateLimit.LoginLimiter, s.loginBudget))
 	}
 
-	e.GET("/api/status", s.status, public...)
-	e.GET(eventsPath, s.streamEvents, read...)
+	e.GET("/api/status", chain(s.status, public...))
+	e.GET(eventsPath, chain(s.streamEvents, read...))
 
-	e.POST("/api/auth/login", s.login, login...)
-	e.POST("/api/auth/logout", s.logout, public...)
-	e.GET("/api/auth/session", s.session, public...)
+	e.POST("/api/auth/login", chain(s.login, login...))
+	e.POST("/api/auth/logout", chain(s.logout, public...))
+	e.GET("/api/auth/session", chain(s.session, public...))
 
-	e.GET("/api/inventory", s.listItems, read...)
-	e.POST("/api/inventory", s.createItem, write...)
-	e.GET("/api/inventory/:id", s.getItem, read...)
-	e.PUT("/api/inventory/:id", s.replaceItem, write...)
-	e.PATCH("/api/inventory/:id", s.patchItem, write...)
-	e.DELETE("/api/inventory/:id", s.deleteItem, write...)
-	e.POST("/api/inventory/:id/refresh", s.refreshItem, write...)
-	e.POST(importComposePath, s.importCompose, write...)
+	e.GET("/api/inventory", chain(s.listItems, read...))
+	e.POST("/api/inventory", chain(s.createItem, write...))
+	e.GET("/api/inventory/:id", chain(s.getItem, read...))
+	e.PUT("/api/inventory/:id", chain(s.replaceItem, write...))
+	e.PATCH("/api/inventory/:id", chain(s.patchItem, write...))
+	e.DELETE("/api/inventory/:id", chain(s.deleteItem, write...))
+	e.POST("/api/inventory/:id/refresh", chain(s.refreshItem, write...))
+	e.POST(importComposePath, chain(s.importCompose, write...))
+}
+
+// chain is h behind mws, the first outermost, composed once.
+func chain(h echo.HandlerFunc, mws ...echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
 }
