@@ -8,12 +8,27 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"os"
 	"strings"
 )
 
 // APIKeyHeader is the request header that carries an API key.
 const APIKeyHeader = "X-API-Key"
+
+// apiKeyKey is APIKeyHeader in net/http's canonical form ("X-Api-Key"):
+// read from the header map directly, it costs no canonicalising copy of
+// the name per request, which Header.Get makes of a name not in that form.
+var apiKeyKey = textproto.CanonicalMIMEHeaderKey(APIKeyHeader)
+
+// APIKey is the request's X-API-Key header value (the first), "" when
+// there is none: r.Header.Get(APIKeyHeader) without its copy of the name.
+func APIKey(r *http.Request) string {
+	if v := r.Header[apiKeyKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 // MinKeyLen is the shortest key accepted, so a guessable key cannot be
 // configured by mistake.
@@ -74,7 +89,7 @@ func (k *APIKeys) Len() int { return len(k.digests) }
 
 // Authenticate implements Authenticator with the X-API-Key header.
 func (k *APIKeys) Authenticate(r *http.Request) (Principal, error) {
-	key := r.Header.Get(APIKeyHeader)
+	key := APIKey(r)
 	if key == "" {
 		return Principal{}, ErrNoCredentials
 	}

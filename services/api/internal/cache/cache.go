@@ -78,6 +78,10 @@ type Cache struct {
 	sf   singleflight.Group
 
 	requests *prometheus.CounterVec
+	// counters holds requests' series seen, countKey to
+	// prometheus.Counter: one lookup per request instead of a label
+	// lookup (which validates, hashes and locks).
+	counters sync.Map
 
 	bypassUntil atomic.Int64 // unix nanoseconds
 	waiters     atomic.Int64 // callers waiting on a shared load (tests use it)
@@ -363,8 +367,16 @@ func (c *Cache) failed(op string, k Key, err error) {
 }
 
 func (c *Cache) count(k Key, result string) {
-	c.requests.WithLabelValues(k.collection, k.kind, result).Inc()
+	ck := countKey{k.collection, k.kind, result}
+	v, ok := c.counters.Load(ck)
+	if !ok {
+		v, _ = c.counters.LoadOrStore(ck, c.requests.WithLabelValues(k.collection, k.kind, result))
+	}
+	v.(prometheus.Counter).Inc()
 }
+
+// countKey names one series of api_cache_requests_total.
+type countKey struct{ collection, kind, result string }
 
 // retryLoop retries failed invalidations until they succeed.
 func (c *Cache) retryLoop(ctx context.Context) {

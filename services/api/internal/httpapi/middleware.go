@@ -185,7 +185,9 @@ func limitBody(n int64) echo.MiddlewareFunc {
 			if r.ContentLength > n {
 				return errTooLarge
 			}
-			r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			if r.Body != http.NoBody { // what net/http gives a request without a body: nothing to bound
+				r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			}
 			return next(c)
 		}
 	}

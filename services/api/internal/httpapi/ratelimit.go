@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -54,6 +55,7 @@ func (s *server) loginBudget(r *http.Request) (string, ratelimit.Limit) {
 // budget is a *ratelimit.LimitedError (429) with Retry-After.
 func limit(l Limiter, by budget) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		var values limitValues
 		return func(c echo.Context) error {
 			r := c.Request()
 			key, lim := by(r)
@@ -64,7 +66,7 @@ func limit(l Limiter, by budget) echo.MiddlewareFunc {
 			if err != nil {
 				return err
 			}
-			setRateLimitHeaders(c.Response().Header(), res)
+			setRateLimitHeaders(c.Response().Header(), res, values.of(res.Limit))
 			if !res.Allowed {
 				return &ratelimit.LimitedError{RetryAfter: max(time.Second, res.RetryAfter)}
 			}
@@ -84,22 +86,47 @@ var (
 	headerRetryAfter = http.CanonicalHeaderKey("Retry-After")
 )
 
+// limitHeaders are the header values a limit alone decides, formatted
+// once: RateLimit-Limit and RateLimit-Policy. Shared by every response
+// (net/http only reads them, and Add copies a full slice).
+type limitHeaders struct {
+	limit         ratelimit.Limit
+	burst, policy []string
+}
+
+func newLimitHeaders(l ratelimit.Limit) *limitHeaders {
+	return &limitHeaders{
+		limit:  l,
+		burst:  []string{strconv.Itoa(l.Burst)},
+		policy: []string{strconv.Itoa(l.Rate) + ";w=" + strconv.Itoa(ceilSeconds(l.Period))},
+	}
+}
+
+// limitValues keeps the limitHeaders of the last limit a middleware
+// used (a route has one or two: per client address, per principal). Safe
+// for concurrent use.
+type limitValues struct{ last atomic.Pointer[limitHeaders] }
+
+func (v *limitValues) of(l ratelimit.Limit) *limitHeaders {
+	if h := v.last.Load(); h != nil && h.limit == l {
+		return h
+	}
+	h := newLimitHeaders(l)
+	v.last.Store(h)
+	return h
+}
+
 // setRateLimitHeaders writes the RateLimit-* headers of the IETF draft for
-// r (none when r is unknown) and, for a refused request, Retry-After in
-// whole seconds (at least 1).
-func setRateLimitHeaders(h http.Header, r ratelimit.Result) {
+// r (none when r is unknown), with lh the values of r.Limit, and, for a
+// refused request, Retry-After in whole seconds (at least 1).
+func setRateLimitHeaders(h http.Header, r ratelimit.Result, lh *limitHeaders) {
 	if !r.Known {
 		return
 	}
-	// One backing array for the four values, each a slice of one.
-	v := [...]string{
-		strconv.Itoa(r.Limit.Burst),
-		strconv.Itoa(r.Remaining),
-		strconv.Itoa(ceilSeconds(r.ResetAfter)),
-		strconv.Itoa(r.Limit.Rate) + ";w=" + strconv.Itoa(ceilSeconds(r.Limit.Period)),
-	}
+	// One backing array for the two values per request, each a slice of one.
+	v := [...]string{strconv.Itoa(r.Remaining), strconv.Itoa(ceilSeconds(r.ResetAfter))}
 	vs := v[:]
-	h[headerLimit], h[headerRemaining], h[headerReset], h[headerPolicy] = vs[0:1:1], vs[1:2:2], vs[2:3:3], vs[3:4:4]
+	h[headerLimit], h[headerRemaining], h[headerReset], h[headerPolicy] = lh.burst, vs[0:1:1], vs[1:2:2], lh.policy
 	if !r.Allowed {
 		h[headerRetryAfter] = []string{strconv.Itoa(max(1, ceilSeconds(r.RetryAfter)))}
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,20 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	queries  prometheus.Counter
 	jobs     *prometheus.CounterVec
+	// observers holds the series of each (route, method, status) seen,
+	// requestKey to *requestSeries: a lookup of one struct instead of two
+	// label lookups (each validates, hashes and locks) per request.
+	observers sync.Map
+}
+
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // New returns Metrics registered on a fresh registry together with the Go
@@ -75,8 +90,17 @@ func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
 // template (/api/inventory/:id), never the raw path, so cardinality stays
 // bounded; unmatched requests use "unmatched".
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+	k := requestKey{route, method, status}
+	v, ok := m.observers.Load(k)
+	if !ok {
+		v, _ = m.observers.LoadOrStore(k, &requestSeries{
+			count:   m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			latency: m.latency.WithLabelValues(route, method),
+		})
+	}
+	s := v.(*requestSeries)
+	s.count.Inc()
+	s.latency.Observe(d.Seconds())
 }
 
 // ObserveEnrichJob counts one finished enrichment job by its result.

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +98,21 @@ type Limiter struct {
 	bypass   atomic.Int64 // unix nanoseconds until which Redis is skipped
 	lastLog  atomic.Int64 // unix nanoseconds
 	requests *prometheus.CounterVec
+	// allowed, limited, failed are requests' series, looked up once.
+	allowed, limited, failed lazyCounter
+}
+
+// lazyCounter is the series of one label value, looked up on first use:
+// never before, so /metrics lists only results that happened, as
+// WithLabelValues on each use did.
+type lazyCounter struct {
+	once sync.Once
+	c    prometheus.Counter
+}
+
+func (l *lazyCounter) inc(v *prometheus.CounterVec, value string) {
+	l.once.Do(func() { l.c = v.WithLabelValues(value) })
+	l.c.Inc()
 }
 
 // New returns a Limiter on rdb. It fails only if its metrics cannot be
@@ -167,15 +183,15 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit Limit) (Result, e
 		ResetAfter: max(res.ResetAfter, 0),
 	}
 	if r.Allowed {
-		l.requests.WithLabelValues("allowed").Inc()
+		l.allowed.inc(l.requests, "allowed")
 	} else {
-		l.requests.WithLabelValues("limited").Inc()
+		l.limited.inc(l.requests, "limited")
 	}
 	return r, nil
 }
 
 func (l *Limiter) degraded() (Result, error) {
-	l.requests.WithLabelValues("error").Inc()
+	l.failed.inc(l.requests, "error")
 	if l.opts.FailClosed {
 		return Result{}, ErrUnavailable
 	}
@@ -191,7 +207,8 @@ func IPKey(a netip.Addr) string {
 	case !a.IsValid():
 		return "ip:unknown"
 	case a.Is4() || a.Is4In6():
-		return "ip:" + a.Unmap().String()
+		var b [len("ip:255.255.255.255")]byte
+		return string(a.Unmap().AppendTo(append(b[:0], "ip:"...))) // one allocation, not two
 	default:
 		p, _ := a.WithZone("").Prefix(64)
 		return "ip:" + p.String()

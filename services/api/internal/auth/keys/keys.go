@@ -189,7 +189,7 @@ func (s *Store) Verify(ctx context.Context, secret string) (Key, error) {
 //
 // The principal's Subject is "api-key:" and the key's id.
 func (s *Store) Authenticate(r *http.Request) (auth.Principal, error) {
-	secret := r.Header.Get(auth.APIKeyHeader)
+	secret := auth.APIKey(r)
 	if secret == "" {
 		return auth.Principal{}, auth.ErrNoCredentials
 	}
