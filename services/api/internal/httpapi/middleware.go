@@ -28,18 +28,33 @@ const CorrelationHeader = correlation.Header
 // canonicalising copy of the name per request.
 var correlationKey = http.CanonicalHeaderKey(CorrelationHeader)
 
-// correlationID takes the request's correlation id by the stack's one rule
-// (platform/correlation) or makes one, sets it on the response, and puts it
-// in the request context so every log line carries it.
-func correlationID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		id := correlation.From(r.Header)
-		c.Response().Header()[correlationKey] = []string{id}
-		c.SetRequest(r.WithContext(logging.WithCorrelationID(r.Context(), id)))
-		return next(c)
+// requestContext gives the request its context, in one copy of the
+// request: the correlation id, taken by the stack's one rule
+// (platform/correlation) or made, also set on the response, so every log
+// line carries it; and, when d > 0, for every request but the event stream
+// (long by design), a deadline d away, so a slow query or a frozen peer
+// cannot hold a request, its connection and its pool slot for ever. The
+// deadline's error is named in observe, which renders errors.
+func requestContext(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			id := correlation.From(r.Header)
+			c.Response().Header()[correlationKey] = []string{id}
+			ctx := logging.WithCorrelationID(r.Context(), id)
+			if d > 0 && c.Path() != eventsPath {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeoutCause(ctx, d, errRequestTimeout)
+				defer cancel()
+			}
+			c.SetRequest(r.WithContext(ctx))
+			return next(c)
+		}
 	}
 }
+
+// correlationID is requestContext without a deadline.
+var correlationID = requestContext(0)
 
 // apiCSP is the Content-Security-Policy of every response but the docs:
 // the API serves no active content at all.
@@ -84,6 +99,11 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		start := time.Now()
 		err := next(c)
 		if err != nil {
+			// Whatever the store or Redis made of the request's deadline
+			// (requestContext), the answer is 503 timeout.
+			if errors.Is(context.Cause(c.Request().Context()), errRequestTimeout) {
+				err = fmt.Errorf("%w: %w", errRequestTimeout, err)
+			}
 			c.Error(err)
 		}
 		d := time.Since(start)
@@ -254,28 +274,3 @@ var errTooLarge = errors.New("request body too large")
 // deadline: whatever the store or Redis made of it, the answer is 503
 // timeout.
 var errRequestTimeout = errors.New("the request did not finish within its deadline")
-
-// deadline gives every request but the event stream (long by design) a
-// context that ends after d, so a slow query or a frozen peer cannot hold a
-// request, its connection and its pool slot for ever. Zero d: no deadline.
-func deadline(d time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		if d <= 0 {
-			return next
-		}
-		return func(c echo.Context) error {
-			if c.Path() == eventsPath {
-				return next(c)
-			}
-			req := c.Request()
-			ctx, cancel := context.WithTimeoutCause(req.Context(), d, errRequestTimeout)
-			defer cancel()
-			c.SetRequest(req.WithContext(ctx))
-			err := next(c)
-			if err != nil && errors.Is(context.Cause(ctx), errRequestTimeout) {
-				return fmt.Errorf("%w: %w", errRequestTimeout, err)
-			}
-			return err
-		}
-	}
-}

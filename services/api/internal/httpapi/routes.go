@@ -7,12 +7,13 @@ import (
 )
 
 // routes is the whole route table of the API. Middleware order, outermost
-// first: correlation id, security headers, metrics/access log (which also
-// renders errors, so it sees final status codes), panic recovery, CORS
-// (which answers preflights itself: they never need credentials nor count
-// against a limit), body limit, the request's deadline. Under /api: identify the caller, then rate
-// limit (by principal, else client IP); writes then require the caller
-// (401/403), then honour an Idempotency-Key.
+// first: the request's context (correlation id, deadline), security
+// headers, metrics/access log (which also renders errors, so it sees final
+// status codes), panic recovery, CORS (which answers preflights itself:
+// they never need credentials nor count against a limit), body limit.
+// Under /api: identify the caller, then rate limit (by principal, else
+// client IP); writes then require the caller (401/403), then honour an
+// Idempotency-Key.
 // eventsPath is the event stream's route: long-lived, without the
 // request deadline.
 const eventsPath = "/api/events"
@@ -25,13 +26,12 @@ func (s *server) routes(e *echo.Echo) {
 	// handler and returns the chain, whose innermost step calls the same
 	// one: c.Handler(), which is what echo passes as next.
 	global := chain(func(c echo.Context) error { return c.Handler()(c) },
-		correlationID,
+		requestContext(s.RequestTimeout),
 		s.securityHeaders,
 		s.observe,
 		recoverPanics,
 		cors(s.CORSOrigins),
 		limitBody(MaxBodyBytes),
-		deadline(s.RequestTimeout),
 	)
 	e.Use(func(echo.HandlerFunc) echo.HandlerFunc { return global })
 
