@@ -43,6 +43,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -226,7 +227,8 @@ func encoded[T any](load func(context.Context) (T, error)) func(context.Context)
 // as it is (an HTTP handler): a hit is returned without being decoded. It
 // returns the JSON of load's result on a miss. check is called with every
 // value about to be returned; false for an entry read from Redis makes it
-// a corrupt entry, answered from load as Get does.
+// a corrupt entry, answered from load as Get does. Neither check nor the
+// caller may modify the bytes: a hit's are those of an immutable string.
 func GetJSON[T any](ctx context.Context, c *Cache, k Key, load func(context.Context) (T, error), check func([]byte) bool) ([]byte, error) {
 	loadJSON := encoded(load)
 	b, hit, err := c.get(ctx, k, loadJSON)
@@ -248,7 +250,8 @@ func GetJSON[T any](ctx context.Context, c *Cache, k Key, load func(context.Cont
 	return nil, fmt.Errorf("cache: decode %s: the loaded value fails its check", k)
 }
 
-// get returns the encoded value and whether it came from Redis.
+// get returns the encoded value and whether it came from Redis. The bytes
+// may be those of an immutable string: callers never modify them.
 func (c *Cache) get(ctx context.Context, k Key, load func(context.Context) ([]byte, error)) ([]byte, bool, error) {
 	if c.skip(k.collection) {
 		c.count(k, ResultBypass)
@@ -271,7 +274,10 @@ func (c *Cache) get(ctx context.Context, k Key, load func(context.Context) ([]by
 	gen, _ := res[0].(string)
 	if s, ok := res[1].(string); ok {
 		c.count(k, ResultHit)
-		return []byte(s), true, nil
+		// The reply's own bytes, not a copy of them (a list page is tens
+		// of KiB): go-redis made the string for this reply alone, and no
+		// caller writes to what get returns.
+		return unsafe.Slice(unsafe.StringData(s), len(s)), true, nil
 	}
 	c.count(k, ResultMiss)
 	dataKey := c.opts.Prefix + k.collection + ":" + gen + ":" + k.kind + ":" + k.id

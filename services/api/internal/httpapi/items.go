@@ -20,7 +20,8 @@ type itemList struct {
 // JSONReader is an ItemStore that can answer reads with their JSON as
 // the API sends it (*cache.Items): a cache hit is then written without
 // being decoded and encoded again. ListItemsJSON returns the body of GET
-// /api/inventory; GetItemJSON an item's JSON and its version.
+// /api/inventory; GetItemJSON an item's JSON and its version. The bytes
+// are read only, never modified (a hit's may be an immutable string's).
 type JSONReader interface {
 	ListItemsJSON(ctx context.Context, q inventory.ListQuery) ([]byte, error)
 	GetItemJSON(ctx context.Context, id uuid.UUID) ([]byte, int64, error)
