@@ -224,12 +224,19 @@ type authResultKey struct{}
 // identify asks the Authenticator once who makes an /api request and
 // keeps the answer in the request context: the principal (auth.FromContext)
 // when there is one, for the rate limiter and the handlers, and the error
-// for requireAuth. A request without valid credentials goes on: reads are
-// public, and requireAuth refuses writes.
+// for requireAuth; a request with no credentials at all keeps its context.
+// A request without valid credentials goes on: reads are public, and
+// requireAuth refuses writes.
 func (s *server) identify(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		p, err := s.Auth.Authenticate(r)
+		if errors.Is(err, auth.ErrNoCredentials) {
+			// An anonymous request, the common read: its context stays as
+			// it is, without a copy of the request. requireAuth, finding no
+			// answer there, asks again and gets the same one.
+			return next(c)
+		}
 		ctx := context.WithValue(r.Context(), authResultKey{}, authResult{p: p, err: err})
 		if err == nil {
 			ctx = auth.WithPrincipal(ctx, p)
@@ -245,7 +252,7 @@ func (s *server) identify(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		res, ok := c.Request().Context().Value(authResultKey{}).(authResult)
-		if !ok { // a route outside the /api group
+		if !ok { // a route outside the /api group, or an anonymous request
 			res.p, res.err = s.Auth.Authenticate(c.Request())
 			if res.err == nil {
 				r := c.Request()
