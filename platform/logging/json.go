@@ -79,17 +79,7 @@ func (h *handler) handle(ctx context.Context, r slog.Record) error {
 	id := CorrelationID(ctx)
 	sc := trace.SpanContextFromContext(ctx)
 	if h.fast {
-		bp := bufPool.Get().(*[]byte)
-		b, ok := h.appendRecord((*bp)[:0], r, id, sc)
-		var err error
-		if ok {
-			_, err = h.out.Write(b)
-		}
-		if cap(b) <= 64<<10 { // a huge line's buffer is not kept
-			*bp = b
-			bufPool.Put(bp)
-		}
-		if ok {
+		if done, err := h.writeFast(r.Time, r.Level, r.Message, nil, &r, id, sc); done {
 			return err
 		}
 	}
@@ -103,12 +93,47 @@ func (h *handler) handle(ctx context.Context, r slog.Record) error {
 	return h.slow.Handle(ctx, r)
 }
 
-// appendRecord appends r's line as slog.JSONHandler writes it; ok is
-// false when a value is not one this encoder knows.
-func (h *handler) appendRecord(b []byte, r slog.Record, id string, sc trace.SpanContext) (_ []byte, ok bool) {
+// logAttrs is Handle for a line LogAttrs makes, without a slog.Record:
+// the attributes are encoded from attrs as they are, with no copy into a
+// record (whose room for five spills to the heap). done is false when the
+// line is one for Handle.
+func (h *handler) logAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) (done bool, err error) {
+	if !h.fast {
+		return false, nil
+	}
+	if done, err = h.writeFast(t, level, msg, attrs, nil, CorrelationID(ctx), trace.SpanContextFromContext(ctx)); !done {
+		return false, nil
+	}
+	if h.flush != nil && level >= slog.LevelWarn {
+		if ferr := h.flush.Flush(); err == nil {
+			err = ferr
+		}
+	}
+	return true, err
+}
+
+// writeFast encodes a line (appendLine) and writes it; done is false, and
+// nothing written, when a value is not one appendLine encodes.
+func (h *handler) writeFast(t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record, id string, sc trace.SpanContext) (done bool, err error) {
+	bp := bufPool.Get().(*[]byte)
+	b, ok := h.appendLine((*bp)[:0], t, level, msg, attrs, r, id, sc)
+	if ok {
+		_, err = h.out.Write(b)
+	}
+	if cap(b) <= 64<<10 { // a huge line's buffer is not kept
+		*bp = b
+		bufPool.Put(bp)
+	}
+	return ok, err
+}
+
+// appendLine appends a line as slog.JSONHandler writes it, with the
+// attributes of r when r is not nil, else attrs; ok is false when a value
+// is not one this encoder knows.
+func (h *handler) appendLine(b []byte, t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record, id string, sc trace.SpanContext) (_ []byte, ok bool) {
 	b = append(b, '{')
-	if !r.Time.IsZero() {
-		t := r.Time.Round(0)
+	if !t.IsZero() {
+		t = t.Round(0)
 		if y := t.Year(); y < 0 || y >= 10000 {
 			return b, false
 		}
@@ -117,15 +142,23 @@ func (h *handler) appendRecord(b []byte, r slog.Record, id string, sc trace.Span
 		b = append(b, `",`...)
 	}
 	b = append(b, `"level":`...)
-	b = AppendJSONString(b, r.Level.String())
+	b = AppendJSONString(b, level.String())
 	b = append(b, `,"msg":`...)
-	b = AppendJSONString(b, r.Message)
+	b = AppendJSONString(b, msg)
 	b = append(b, h.pre...)
 	ok = true
-	r.Attrs(func(a slog.Attr) bool {
-		b, ok = appendAttr(b, a)
-		return ok
-	})
+	if r != nil {
+		r.Attrs(func(a slog.Attr) bool {
+			b, ok = appendAttr(b, a)
+			return ok
+		})
+	} else {
+		for _, a := range attrs {
+			if b, ok = appendAttr(b, a); !ok {
+				break
+			}
+		}
+	}
 	if !ok {
 		return b, false
 	}

@@ -50,13 +50,20 @@ func CorrelationID(ctx context.Context) string {
 // LogAttrs is l.LogAttrs without the caller's program counter, which
 // slog.Logger takes for every line with a stack walk (runtime.Callers)
 // and only a handler that adds the source would read: the services'
-// never do. For the lines logged on every request.
+// never do. For the lines logged on every request. With this package's
+// handler the attributes are encoded as they are, without a slog.Record.
 func LogAttrs(ctx context.Context, l *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
 	h := l.Handler()
 	if !h.Enabled(ctx, level) {
 		return
 	}
-	r := slog.NewRecord(time.Now(), level, msg, 0)
+	t := time.Now()
+	if jh, ok := h.(*handler); ok {
+		if done, _ := jh.logAttrs(ctx, t, level, msg, attrs); done {
+			return
+		}
+	}
+	r := slog.NewRecord(t, level, msg, 0)
 	r.AddAttrs(attrs...)
 	_ = h.Handle(ctx, r)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -265,16 +266,44 @@ func TestBufferedWriterKeepsLinesWhole(t *testing.T) {
 }
 
 func TestLogAttrsIsLoggersLine(t *testing.T) {
-	var a, b bytes.Buffer
 	ctx := logging.WithCorrelationID(context.Background(), "req-7")
-	attrs := []slog.Attr{slog.String("method", "GET"), slog.Int("status", 200)}
-	logging.New(&a, "api", slog.LevelInfo).LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
-	logging.LogAttrs(ctx, logging.New(&b, "api", slog.LevelInfo), slog.LevelInfo, "request", attrs...)
-	// The lines differ in their time only.
-	strip := func(s string) string { return s[strings.Index(s, `"level"`):] }
-	if diff := cmp.Diff(strip(a.String()), strip(b.String())); diff != "" {
-		t.Errorf("LogAttrs line differs from the logger's (-want +got):\n%s", diff)
+	for _, tc := range []struct {
+		name  string
+		level slog.Level
+		attrs []slog.Attr
+		with  []any
+		group string
+	}{
+		{name: "short", attrs: []slog.Attr{slog.String("method", "GET"), slog.Int("status", 200)}},
+		{name: "access line", attrs: []slog.Attr{ // more than a record holds inline
+			slog.String("method", "GET"), slog.String("route", "/api/inventory/:id"), slog.String("path", "/api/inventory/x"),
+			slog.Int("status", 200), slog.Int64("bytes", 412), slog.Float64("duration_ms", 0.183), slog.String("client_ip", "192.0.2.7"),
+		}},
+		{name: "warning", level: slog.LevelWarn, attrs: []slog.Attr{slog.Bool("b", true), slog.Duration("d", time.Second)}},
+		{name: "other kinds", attrs: []slog.Attr{slog.Int("n", 1), slog.Any("err", errors.New("boom")), slog.Float64("nan", math.NaN())}},
+		{name: "with", with: []any{"k", 1}, attrs: []slog.Attr{slog.Int("n", 2)}},
+		{name: "with any", with: []any{"err", errors.New("x")}, attrs: []slog.Attr{slog.Int("n", 3)}},
+		{name: "group", group: "req", attrs: []slog.Attr{slog.Int("n", 4)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a, b bytes.Buffer
+			logger := func(w io.Writer) *slog.Logger {
+				l := logging.New(w, "api", slog.LevelInfo).With(tc.with...)
+				if tc.group != "" {
+					l = l.WithGroup(tc.group)
+				}
+				return l
+			}
+			logger(&a).LogAttrs(ctx, tc.level, "request", tc.attrs...)
+			logging.LogAttrs(ctx, logger(&b), tc.level, "request", tc.attrs...)
+			// The lines differ in their time only.
+			strip := func(s string) string { return s[strings.Index(s, `"level"`):] }
+			if diff := cmp.Diff(strip(a.String()), strip(b.String())); diff != "" {
+				t.Errorf("LogAttrs line differs from the logger's (-want +got):\n%s", diff)
+			}
+		})
 	}
+	var b bytes.Buffer
 	logging.LogAttrs(ctx, logging.New(&b, "api", slog.LevelWarn), slog.LevelInfo, "dropped")
 	if strings.Contains(b.String(), "dropped") {
 		t.Error("LogAttrs wrote a line below the logger's level")
