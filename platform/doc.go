@@ -1,6 +1,7 @@
 // Package platform is the module of the pieces every service of the stack
 // shares: build information, secret lookup, the HTTP server lifecycle, the
 // healthcheck subcommand, logging, the process wiring of each binary
-// (command) and the test helpers that run a binary's run (servetest).
+// (command), the bounded label values of request metrics (metriclabel) and
+// the test helpers that run a binary's run (servetest).
 // Each piece is its own package.
 package platform

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/metriclabel"
 )
 
 // Metrics is safe for concurrent use.
@@ -88,8 +89,10 @@ func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
 
 // ObserveRequest records one answered request. route is the route
 // template (/api/inventory/:id), never the raw path, so cardinality stays
-// bounded; unmatched requests use "unmatched".
+// bounded; unmatched requests use "unmatched". A method the api does not
+// serve counts as "other" (metriclabel.Method).
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	method = metriclabel.Method(method)
 	k := requestKey{route, method, status}
 	v, ok := m.observers.Load(k)
 	if !ok {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -78,4 +79,25 @@ func grep(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestMadeUpMethodsShareOneSeries: a client sending methods of its own
+// choosing adds one series ("other"), not one per method.
+func TestMadeUpMethodsShareOneSeries(t *testing.T) {
+	m := metrics.New()
+	for _, method := range []string{"GET", "JUNK1", "JUNK2", "PROPFIND", "get"} {
+		m.ObserveRequest("unmatched", method, 404, time.Millisecond)
+	}
+	out := scrape(t, m)
+	if strings.Contains(out, "JUNK") || strings.Contains(out, "PROPFIND") || strings.Contains(out, `method="get"`) {
+		t.Errorf("a made-up method is a label value:\n%s", out)
+	}
+	for _, want := range []string{
+		`api_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`api_http_requests_total{method="other",route="unmatched",status="404"} 4`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
 }

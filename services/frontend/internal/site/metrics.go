@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/docker-examples/stack/platform/buildinfo"
+	"github.com/docker-examples/stack/platform/metriclabel"
 	"github.com/docker-examples/stack/platform/statuswriter"
 )
 
@@ -65,7 +66,7 @@ func (s *Site) instrument(route string, next http.Handler) http.Handler {
 			if code == http.StatusOK && r.Method == http.MethodGet {
 				get200.Inc()
 			} else {
-				s.metrics.requests.WithLabelValues(route, method(r.Method), strconv.Itoa(code)).Inc()
+				s.metrics.requests.WithLabelValues(route, metriclabel.Method(r.Method), strconv.Itoa(code)).Inc()
 			}
 			if route != "api_events" {
 				observe.Observe(time.Since(start).Seconds())
@@ -73,14 +74,4 @@ func (s *Site) instrument(route string, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
-}
-
-// method bounds the label's values: unknown methods count as "other".
-func method(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions:
-		return m
-	}
-	return "other"
 }
