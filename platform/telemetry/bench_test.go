@@ -9,17 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // BenchmarkContextProxyHandler is what tracing adds to one request of the
 // lb: ContextProxyHandler (the server span), the pool's SetRoute, and the
 // forwarder's traceparent, around a handler that does nothing else, with
-// tracing off, at the default sampler and with every request sampled,
-// exporting over OTLP/HTTP through the batch span processor to a sink in
-// the process. The request has no traceparent (as wrk's), so every trace
+// tracing off, at the default sampler and with every request sampled
+// (OTEL_TRACES_SAMPLER_ARG=1), set up by Start, exporting over OTLP/HTTP
+// through the batch span processor to a sink in the process. The request has no traceparent (as wrk's), so every trace
 // starts here. cpu-ns/op over the lb's CPU time per request
 // (scripts/bench-lb.sh) is tracing's share of it:
 //
@@ -30,23 +28,22 @@ func BenchmarkContextProxyHandler(b *testing.B) {
 	}))
 	b.Cleanup(sink.Close)
 	for _, mode := range []struct {
-		name    string
-		sampler sdktrace.Sampler // nil: tracing off
+		name string
+		env  map[string]string // nil: tracing off
 	}{
 		{"off", nil},
-		{"default", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(DefaultSampleRatio))},
-		{"all", sdktrace.AlwaysSample()},
+		{"default", map[string]string{}},
+		{"all", map[string]string{"OTEL_TRACES_SAMPLER_ARG": "1"}},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			tel := &Telemetry{}
-			if mode.sampler != nil {
-				exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(sink.URL+"/v1/traces"))
-				if err != nil {
+			if mode.env != nil {
+				mode.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.URL
+				var err error
+				if tel, err = Start(context.Background(), "lb", func(k string) string { return mode.env[k] }); err != nil {
 					b.Fatal(err)
 				}
-				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(mode.sampler), sdktrace.WithBatcher(exp))
-				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-				tel = New(tp)
+				b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 			}
 			var buf [TraceparentLen]byte
 			h := tel.ContextProxyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

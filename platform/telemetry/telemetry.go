@@ -22,16 +22,19 @@ package telemetry
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -56,6 +59,7 @@ type Telemetry struct {
 	provider *sdktrace.TracerProvider
 	tracer   trace.Tracer
 	trusted  []netip.Prefix
+	root     rootSampling
 }
 
 // defaultTrusted are the peers a server continues traces from unless
@@ -83,7 +87,7 @@ func Start(ctx context.Context, service string, getenv func(string) string) (*Te
 	if !Enabled(getenv) {
 		return &Telemetry{trusted: trusted}, nil
 	}
-	sampler, err := samplerFrom(getenv)
+	sampler, root, err := samplerFrom(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +126,86 @@ func Start(ctx context.Context, service string, getenv func(string) string) (*Te
 			res = merged
 		}
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
-	otel.SetTracerProvider(tp)
+	t := newTelemetry(sampler, root, trusted, sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	otel.SetTracerProvider(t.provider)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	return &Telemetry{provider: tp, tracer: tp.Tracer("github.com/docker-examples/stack"), trusted: trusted}, nil
+	return t, nil
+}
+
+// newTelemetry is a Telemetry on a provider with sampler and opts, whose
+// servers decide the sampling of the traces they start as root says.
+func newTelemetry(sampler sdktrace.Sampler, root rootSampling, trusted []netip.Prefix, opts ...sdktrace.TracerProviderOption) *Telemetry {
+	opts = append(opts, sdktrace.WithSampler(sampler), sdktrace.WithIDGenerator(idGenerator{}))
+	tp := sdktrace.NewTracerProvider(opts...)
+	return &Telemetry{provider: tp, tracer: tp.Tracer("github.com/docker-examples/stack"), trusted: trusted, root: root}
+}
+
+// rootSampling is the sampler's decision for a trace that starts here (no
+// parent) when it depends on the trace id alone, as TraceIDRatioBased's
+// does: sampled when the id's last 8 bytes, shifted right by one, are
+// below bound. A server makes that decision itself before it asks the SDK
+// for a span, so that a trace it does not record (nine in ten at the
+// default ratio) costs no SDK span start: the span context is what the
+// SDK would have made (fresh random ids, not sampled), and when the trace
+// is recorded the SDK is handed the very ids decided on (idGenerator), so
+// its sampler decides the same.
+type rootSampling struct {
+	fast  bool // the decision is the trace id's, as below
+	bound uint64
+}
+
+// ratioRoot is the rootSampling of TraceIDRatioBased(ratio), which
+// records every root at a ratio of 1 and then needs no fast path.
+func ratioRoot(ratio float64) rootSampling {
+	if ratio >= 1 {
+		return rootSampling{}
+	}
+	return rootSampling{fast: true, bound: uint64(max(ratio, 0) * (1 << 63))}
+}
+
+// sampled reports whether the trace tid is recorded.
+func (rs rootSampling) sampled(tid trace.TraceID) bool {
+	return binary.BigEndian.Uint64(tid[8:16])>>1 < rs.bound
+}
+
+// rootIDs are the ids a server decided on for a trace it records, for
+// idGenerator to hand to the SDK once.
+type rootIDs struct {
+	tid   trace.TraceID
+	sid   trace.SpanID
+	taken atomic.Bool
+}
+
+type rootIDsKey struct{}
+
+// idGenerator is the SDK's random id generator, except that a root span
+// started under a server's rootIDs gets those.
+type idGenerator struct{}
+
+func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	if ids, ok := ctx.Value(rootIDsKey{}).(*rootIDs); ok && ids.taken.CompareAndSwap(false, true) {
+		return ids.tid, ids.sid
+	}
+	return randomIDs()
+}
+
+func (idGenerator) NewSpanID(context.Context, trace.TraceID) trace.SpanID { return randomSpanID() }
+
+// randomIDs are a random valid trace id and span id, as the SDK's default
+// generator makes them.
+func randomIDs() (tid trace.TraceID, sid trace.SpanID) {
+	for !tid.IsValid() {
+		binary.NativeEndian.PutUint64(tid[:8], rand.Uint64())
+		binary.NativeEndian.PutUint64(tid[8:], rand.Uint64())
+	}
+	return tid, randomSpanID()
+}
+
+func randomSpanID() (sid trace.SpanID) {
+	for !sid.IsValid() {
+		binary.NativeEndian.PutUint64(sid[:], rand.Uint64())
+	}
+	return sid
 }
 
 // DefaultSampleRatio is the share of traces a service starts that are
@@ -138,7 +218,8 @@ const DefaultSampleRatio = 0.1
 // samplerFrom is the sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG
 // name, as the OpenTelemetry specification defines them, read through
 // getenv; unset, parentbased_traceidratio at DefaultSampleRatio.
-func samplerFrom(getenv func(string) string) (sdktrace.Sampler, error) {
+// root is how a server may decide for the traces it starts itself.
+func samplerFrom(getenv func(string) string) (_ sdktrace.Sampler, root rootSampling, _ error) {
 	name := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER")))
 	if name == "" {
 		name = "parentbased_traceidratio"
@@ -147,25 +228,25 @@ func samplerFrom(getenv func(string) string) (sdktrace.Sampler, error) {
 	if raw := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG")); raw != "" && strings.HasSuffix(name, "traceidratio") {
 		r, err := strconv.ParseFloat(raw, 64)
 		if err != nil || r < 0 || r > 1 {
-			return nil, fmt.Errorf("OTEL_TRACES_SAMPLER_ARG: %q is not a ratio from 0 to 1", raw)
+			return nil, root, fmt.Errorf("OTEL_TRACES_SAMPLER_ARG: %q is not a ratio from 0 to 1", raw)
 		}
 		ratio = r
 	}
 	switch name {
 	case "always_on":
-		return sdktrace.AlwaysSample(), nil
+		return sdktrace.AlwaysSample(), root, nil
 	case "always_off":
-		return sdktrace.NeverSample(), nil
+		return sdktrace.NeverSample(), ratioRoot(0), nil
 	case "traceidratio":
-		return sdktrace.TraceIDRatioBased(ratio), nil
+		return sdktrace.TraceIDRatioBased(ratio), ratioRoot(ratio), nil
 	case "parentbased_always_on":
-		return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
+		return sdktrace.ParentBased(sdktrace.AlwaysSample()), root, nil
 	case "parentbased_always_off":
-		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
+		return sdktrace.ParentBased(sdktrace.NeverSample()), ratioRoot(0), nil
 	case "parentbased_traceidratio":
-		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
+		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), ratioRoot(ratio), nil
 	}
-	return nil, fmt.Errorf("OTEL_TRACES_SAMPLER: %q is not supported; use parentbased_traceidratio (the default), traceidratio, always_on, always_off or parentbased_always_on/off", name)
+	return nil, root, fmt.Errorf("OTEL_TRACES_SAMPLER: %q is not supported; use parentbased_traceidratio (the default), traceidratio, always_on, always_off or parentbased_always_on/off", name)
 }
 
 // New is a Telemetry on tp, with the default trusted peers, for a test
@@ -335,6 +416,16 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rt := s.route(r); rt != "" {
 			name = method + " " + rt
 		}
+	}
+	if s.t.root.fast && !trace.SpanContextFromContext(ctx).IsValid() {
+		tid, sid := randomIDs()
+		if !s.t.root.sampled(tid) {
+			// The span the SDK would start, without its work.
+			ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
+			s.next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		ctx = context.WithValue(ctx, rootIDsKey{}, &rootIDs{tid: tid, sid: sid})
 	}
 	// The attributes are set once the sampler said yes: an unsampled
 	// request (nine in ten at the default ratio) builds none, and goes

@@ -212,7 +212,7 @@ func TestSamplerFromEnvironment(t *testing.T) {
 		{map[string]string{"OTEL_TRACES_SAMPLER": "TraceIdRatio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}, "TraceIDRatioBased{0.25}"},
 		{map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, "ParentBased{root:AlwaysOffSampler"},
 	} {
-		s, err := samplerFrom(func(k string) string { return tc.env[k] })
+		s, _, err := samplerFrom(func(k string) string { return tc.env[k] })
 		if err != nil {
 			t.Fatalf("%v: %v", tc.env, err)
 		}
@@ -221,7 +221,7 @@ func TestSamplerFromEnvironment(t *testing.T) {
 		}
 	}
 
-	s, _ := samplerFrom(func(string) string { return "" })
+	s, _, _ := samplerFrom(func(string) string { return "" })
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(s))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -360,5 +360,68 @@ func TestUnsampledRequestGoesThroughUnwrapped(t *testing.T) {
 	}
 	if n := len(exp.GetSpans()); n != 0 {
 		t.Errorf("recorded %d spans, want none", n)
+	}
+}
+
+// A server decides the sampling of the traces it starts as the SDK's
+// sampler would, without the SDK for those it does not record: the
+// handler's span context is sampled exactly when the configured sampler
+// says so for its trace id, a recorded trace's span has the ids the
+// handler saw, spans below it continue its trace, and below an unsampled
+// one they record nothing.
+func TestServerDecidesItsRootsAsTheSampler(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"OTEL_TRACES_SAMPLER_ARG": "0.5"},
+		{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"},
+		{"OTEL_TRACES_SAMPLER": "parentbased_always_off"},
+	} {
+		sampler, root, err := samplerFrom(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := tracetest.NewInMemoryExporter()
+		tel := newTelemetry(sampler, root, nil, sdktrace.WithSyncer(exp))
+		t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+		type seen struct{ server, child, newRoot trace.SpanContext }
+		var got []seen
+		h := tel.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			_, child := tel.Tracer().Start(r.Context(), "child")
+			child.End()
+			_, newRoot := tel.Tracer().Start(r.Context(), "job", trace.WithNewRoot())
+			newRoot.End()
+			got = append(got, seen{trace.SpanContextFromContext(r.Context()), child.SpanContext(), newRoot.SpanContext()})
+		}), nil)
+		for range 400 {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/inventory", nil))
+		}
+		recorded := map[trace.SpanID]bool{}
+		for _, s := range exp.GetSpans() {
+			if s.Name == "GET" {
+				recorded[s.SpanContext.SpanID()] = s.SpanContext.TraceID().IsValid()
+			}
+		}
+		sampled := 0
+		for _, s := range got {
+			want := sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: context.Background(), TraceID: s.server.TraceID()}).Decision == sdktrace.RecordAndSample
+			if !s.server.IsValid() || s.server.IsSampled() != want || recorded[s.server.SpanID()] != want {
+				t.Fatalf("%v: server span %v sampled %v, recorded %v; the sampler says %v for its trace id",
+					env, s.server, s.server.IsSampled(), recorded[s.server.SpanID()], want)
+			}
+			if s.child.TraceID() != s.server.TraceID() || s.child.SpanID() == s.server.SpanID() || s.child.IsSampled() != want {
+				t.Fatalf("%v: child %v of server span %v, want its trace, its own id, sampled %v", env, s.child, s.server, want)
+			}
+			if s.newRoot.TraceID() == s.server.TraceID() {
+				t.Fatalf("%v: a new root in the request got the request's trace id %s", env, s.server.TraceID())
+			}
+			if want {
+				sampled++
+			}
+		}
+		if len(recorded) != sampled {
+			t.Errorf("%v: %d server spans recorded, want %d", env, len(recorded), sampled)
+		}
+		if env["OTEL_TRACES_SAMPLER_ARG"] == "0.5" && (sampled < 120 || sampled > 280) || env["OTEL_TRACES_SAMPLER_ARG"] == "" && sampled != 0 {
+			t.Errorf("%v: %d of 400 traces sampled", env, sampled)
+		}
 	}
 }

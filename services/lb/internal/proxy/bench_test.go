@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
 	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/config"
@@ -33,11 +30,12 @@ func BenchmarkProxy1K(b *testing.B) {
 }
 
 // BenchmarkProxy1KTraced is BenchmarkProxy1K with tracing on as the lb's
-// serve wires it (telemetry.ContextProxyHandler around the edge, the span named
-// after the pool), at the default sampler (parentbased_traceidratio at
-// telemetry.DefaultSampleRatio) and with every request sampled ("all"),
-// exporting over OTLP/HTTP through a batch span processor to a sink in the
-// process that drops the spans. The clients send no traceparent (as wrk
+// serve wires it (telemetry.ContextProxyHandler around the edge, the span
+// named after the pool), set up by telemetry.Start at the default sampler
+// (parentbased_traceidratio at telemetry.DefaultSampleRatio) and with
+// every request sampled ("all", OTEL_TRACES_SAMPLER_ARG=1), exporting
+// over OTLP/HTTP through a batch span processor to a sink in the process
+// that drops the spans. The clients send no traceparent (as wrk
 // and h2load in scripts/bench-lb.sh), so the lb starts every trace.
 // Compare it with BenchmarkProxy1K for what tracing costs a request:
 //
@@ -52,19 +50,18 @@ func BenchmarkProxy1KTraced(b *testing.B) {
 	for _, sized := range []bool{true, false} {
 		for _, sampler := range []struct {
 			name string
-			s    sdktrace.Sampler
+			arg  string // OTEL_TRACES_SAMPLER_ARG
 		}{
-			{"default", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(telemetry.DefaultSampleRatio))},
-			{"all", sdktrace.AlwaysSample()},
+			{"default", ""},
+			{"all", "1"},
 		} {
 			b.Run(sizedName(sized)+"/"+sampler.name, func(b *testing.B) {
-				exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(sink.URL+"/v1/traces"))
+				env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": sink.URL, "OTEL_TRACES_SAMPLER_ARG": sampler.arg}
+				tel, err := telemetry.Start(context.Background(), "lb", func(k string) string { return env[k] })
 				if err != nil {
 					b.Fatal(err)
 				}
-				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler.s), sdktrace.WithBatcher(exp))
-				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-				tel := telemetry.New(tp)
+				b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 				benchProxy1K(b, sized, &benchWrap{
 					pool: func(name string, fwd http.Handler) http.Handler {
 						return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
