@@ -188,7 +188,7 @@ func newListeners(cfg config.Config, edge http.Handler, own *proxy.Health, strea
 		}
 		servers = append(servers, listener{"https", cfg.HTTPSAddr(), edge, tc, opts, nil})
 		if cfg.TLS.RedirectHTTP {
-			plain = redirect(own, edge, cfg.HTTPSPort)
+			plain = redirect(own, edge, cfg.TLS.RedirectPort)
 		}
 	}
 	servers = append(servers, listener{"http", cfg.Addr(), plain, nil, opts, nil})

@@ -129,6 +129,10 @@ type TLS struct {
 	KeyFile  string // TLS_KEY_FILE
 	// RedirectHTTP answers plain HTTP with a redirect to https (REDIRECT_HTTPS, default false).
 	RedirectHTTP bool
+	// RedirectPort is the port the redirect names (REDIRECT_HTTPS_PORT,
+	// default HTTPS_PORT): the one clients reach HTTPS on, when a
+	// published port differs from the one the lb listens on.
+	RedirectPort int
 	// HSTSMaxAge is the max-age of the Strict-Transport-Security header
 	// sent on every HTTPS answer (HSTS_MAX_AGE, default 8760h; 0 sends none).
 	HSTSMaxAge time.Duration
@@ -211,6 +215,7 @@ func load(getenv func(string) string, readFile func(string) ([]byte, error)) (Co
 			CertFile:     l.Get("TLS_CERT_FILE"),
 			KeyFile:      l.Get("TLS_KEY_FILE"),
 			RedirectHTTP: l.Bool("REDIRECT_HTTPS", false),
+			RedirectPort: l.Int("REDIRECT_HTTPS_PORT", 0, 1, 65535),
 			HSTSMaxAge:   l.Duration("HSTS_MAX_AGE", 365*day, 0, 2*365*day),
 		},
 	}
@@ -219,6 +224,9 @@ func load(getenv func(string) string, readFile func(string) ([]byte, error)) (Co
 	}
 	if c.TLS.RedirectHTTP && c.HTTPSPort == 0 {
 		l.Fail("REDIRECT_HTTPS", "needs HTTPS_PORT")
+	}
+	if c.TLS.RedirectPort == 0 {
+		c.TLS.RedirectPort = c.HTTPSPort
 	}
 	if c.Health.EjectMax < c.Health.EjectBase {
 		l.Fail("EJECT_MAX", "must not be below EJECT_BASE")

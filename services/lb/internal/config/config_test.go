@@ -81,6 +81,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"EJECT_MAX":                {"EJECT_BASE": "10s", "EJECT_MAX": "1s"},
 		"LB_CONFIG_FILE":           {"LB_CONFIG_FILE": "/nonexistent.json"},
 		"MAX_INFLIGHT_PER_BACKEND": {"MAX_INFLIGHT_PER_BACKEND": "0"},
+		"REDIRECT_HTTPS_PORT":      {"REDIRECT_HTTPS_PORT": "0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if kv["INSTANCE_NAME"] == "" {
@@ -245,4 +246,27 @@ func FuzzEnvironment(f *testing.F) {
 			t.Fatalf("accepted an unusable config: %+v", c)
 		}
 	})
+}
+
+// The redirect to https names the port clients reach HTTPS on: the lb's
+// own HTTPS_PORT unless REDIRECT_HTTPS_PORT names a published one (Compose
+// publishes the container's 443 on LB_HTTPS_PORT).
+func TestRedirectPortDefaultsToHTTPSPort(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{map[string]string{}, 443},
+		{map[string]string{"HTTPS_PORT": "8443"}, 8443},
+		{map[string]string{"REDIRECT_HTTPS": "true", "REDIRECT_HTTPS_PORT": "9443"}, 9443},
+	} {
+		tt.env["INSTANCE_NAME"] = "lb"
+		c, err := load(getenvOf(tt.env), noFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.TLS.RedirectPort != tt.want {
+			t.Errorf("%v: redirect port %d, want %d", tt.env, c.TLS.RedirectPort, tt.want)
+		}
+	}
 }
