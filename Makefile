@@ -54,9 +54,9 @@ logs: ## Follow the basic stack's logs
 ps: ## Show the basic stack's containers and their health
 	$(BASIC) ps
 
-cluster: secrets images ## Run the load-balanced cluster (lb on 80/443, 3 api replicas)
+cluster: secrets images ## Run the load-balanced cluster (lb on 443, port 80 redirects to it; 3 api replicas)
 	$(CLUSTER) up -d --no-build --wait --wait-timeout 300
-	echo "cluster: http://localhost:$(LB_HTTP_PORT)/  https://localhost:$(LB_HTTPS_PORT)/"
+	echo "cluster: https://localhost:$(LB_HTTPS_PORT)/  (certificate deploy/secrets/tls_cert.pem; http://localhost:$(LB_HTTP_PORT)/ redirects)"
 
 cluster-down: ## Stop the cluster
 	$(CLUSTER) --profile observability down --remove-orphans

@@ -246,3 +246,42 @@ func TestAPIServesAsTheLeastPrivilegedRole(t *testing.T) {
 		})
 	}
 }
+
+// The cluster's and swarm's lb send plain HTTP to HTTPS unless told not to
+// (REDIRECT_HTTPS=false), name the published HTTPS port in the redirect,
+// send HSTS, and serve the certificate of deploy/secrets/tls_cert.pem and
+// tls_key.pem, given as Docker secrets (issue 11 item 7).
+func TestLBServesHTTPSWithTheGivenCertificate(t *testing.T) {
+	for _, p := range patterns[1:] {
+		t.Run(p.file, func(t *testing.T) {
+			doc := load(t, p.file)
+			lb := services(t, doc)["lb"]
+			env := m(lb["environment"])
+			for k, want := range map[string]string{
+				"REDIRECT_HTTPS":      "${REDIRECT_HTTPS:-true}",
+				"REDIRECT_HTTPS_PORT": "${LB_HTTPS_PORT:-443}",
+				"HSTS_MAX_AGE":        "${HSTS_MAX_AGE:-8760h}",
+				"TLS_CERT_FILE":       "/run/secrets/tls_cert",
+				"TLS_KEY_FILE":        "/run/secrets/tls_key",
+			} {
+				if got := fmt.Sprint(env[k]); got != want {
+					t.Errorf("lb %s = %q, want %q", k, got, want)
+				}
+			}
+			var targets []string
+			ss, _ := lb["secrets"].([]any)
+			for _, s := range ss {
+				targets = append(targets, fmt.Sprint(m(s)["target"]))
+			}
+			slices.Sort(targets)
+			if !slices.Equal(targets, []string{"tls_cert", "tls_key"}) {
+				t.Errorf("lb secrets = %v, want tls_cert and tls_key", targets)
+			}
+			for name, file := range map[string]string{"tls_cert": "../secrets/tls_cert.pem", "tls_key": "../secrets/tls_key.pem"} {
+				if got := m(m(doc["secrets"])[name])["file"]; got != file {
+					t.Errorf("secret %s from %v, want %s", name, got, file)
+				}
+			}
+		})
+	}
+}

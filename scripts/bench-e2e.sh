@@ -72,7 +72,9 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 if [ -n "${need[*]:-}" ]; then apt-get install -y -qq "${need[@]}" >/dev/null; fi
 
 echo "== starting the cluster (rate limits $LIMIT, api replicas on 127.0.0.1:$API_BASE_PORT-$((API_BASE_PORT + 2)))" >&2
-RATE_LIMIT=$LIMIT RATE_LIMIT_KEY=$LIMIT "${cluster[@]}" up -d --no-build --wait --wait-timeout 300 >&2
+# Plain HTTP on both paths, as nginx is configured here: the lb's port 80
+# serves instead of redirecting to https (REDIRECT_HTTPS=false).
+RATE_LIMIT=$LIMIT RATE_LIMIT_KEY=$LIMIT REDIRECT_HTTPS=false "${cluster[@]}" up -d --no-build --wait --wait-timeout 300 >&2
 
 lb=http://127.0.0.1:$LB_HTTP_PORT
 ngx=http://127.0.0.1:$NGINX_PORT

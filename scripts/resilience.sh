@@ -28,5 +28,12 @@ esac
 
 RESILIENCE_API_KEY="$(cat deploy/secrets/api_key.txt)"
 export RESILIENCE_API_KEY RESILIENCE_PATTERN="$pattern"
-export RESILIENCE_LB_URL="${RESILIENCE_LB_URL:-http://127.0.0.1:${LB_HTTP_PORT:-80}}"
+# The load goes over HTTPS, as clients do (plain HTTP answers a redirect),
+# trusting the CA of the lb's certificate (RESILIENCE_TLS_CA, default
+# deploy/secrets/tls_ca.pem), besides the system's (SSL_CERT_DIR): a
+# machine may set SSL_CERT_FILE to its own bundle, so it is set here.
+lb="https://127.0.0.1"
+[ "${LB_HTTPS_PORT:-443}" = 443 ] || lb+=":$LB_HTTPS_PORT"
+export RESILIENCE_LB_URL="${RESILIENCE_LB_URL:-$lb}"
+export SSL_CERT_FILE="${RESILIENCE_TLS_CA:-$PWD/deploy/secrets/tls_ca.pem}"
 go test -count=1 -v -timeout 20m -run "^${test}\$" ./services/lb/e2e/resilience/

@@ -13,6 +13,13 @@
 #   redis_url.txt       the api's REDIS_URL, password included
 #   redis_cache_url.txt the api's REDIS_CACHE_URL (the cache's own instance,
 #                       the same users)
+# and the lb's HTTPS certificate, when none is there:
+#   tls_cert.pem        the certificate (a full chain: yours, or a
+#   tls_key.pem         development one) and its key
+#   tls_ca.pem          the development certificate's own CA, to trust
+#                       (scripts/tls-cert.sh: for localhost, 127.0.0.1, ::1)
+# Put your own certificate in tls_cert.pem and tls_key.pem to serve it: it
+# is never replaced. A development one is renewed 30 days before it expires.
 # The directory is private to you; the files are readable inside the
 # containers, which run as UID 1001 (Compose mounts file secrets as they are).
 set -euo pipefail
@@ -62,3 +69,25 @@ write_derived "$dir/redis_users.acl" "user default on nopass resetchannels -@all
 user api on #$redis_hash ~* &* +@all -@dangerous -script|flush -function"
 write_derived "$dir/redis_url.txt" "redis://api:$redis_pw@redis:6379/0"
 write_derived "$dir/redis_cache_url.txt" "redis://api:$redis_pw@redis-cache:6379/0"
+
+# The lb's certificate (TLS_CERT_FILE, TLS_KEY_FILE: Docker secrets in the
+# cluster and swarm). A development certificate is one its tls_ca.pem
+# verifies; anything else is the user's own and left alone.
+cert="$dir/tls_cert.pem" key="$dir/tls_key.pem" ca="$dir/tls_ca.pem"
+have() { [ -s "$1" ] && echo y || echo n; }
+if [ "$(have "$cert")" != "$(have "$key")" ]; then
+	echo "secrets: $cert and $key go together: give both (your certificate and its key) or neither" >&2
+	exit 1
+fi
+ours() { [ -s "$ca" ] && openssl verify -CAfile "$ca" "$cert" >/dev/null 2>&1; }
+if [ ! -s "$cert" ]; then
+	bash "$(dirname "$0")/tls-cert.sh" "$dir" localhost 127.0.0.1 ::1
+	echo "secrets: wrote $cert, a development certificate; trust $ca, or replace both files with your own" >&2
+elif ! openssl x509 -checkend $((30 * 86400)) -noout -in "$cert" >/dev/null; then
+	if ours; then
+		bash "$(dirname "$0")/tls-cert.sh" "$dir" localhost 127.0.0.1 ::1
+		echo "secrets: renewed the development certificate $cert (trust the new $ca)" >&2
+	else
+		echo "secrets: WARNING: your certificate $cert expires within 30 days: $(openssl x509 -enddate -noout -in "$cert")" >&2
+	fi
+fi

@@ -27,7 +27,10 @@
 # the lab can reach beyond this machine. The registry is on that network
 # and on a bridge that publishes it on 127.0.0.1 only, where this host's
 # engine pushes to it. The host reaches the nodes' lbs at their addresses
-# (http://10.213.0.11/ ...): the lab publishes no other port.
+# (https://10.213.0.11/ ...): the lab publishes no other port. The lbs serve
+# a certificate for those addresses, given as the stack's tls_cert and
+# tls_key secrets, from a CA made for the lab (out/swarm-lab/tls/tls_ca.pem,
+# which the checks trust); plain HTTP answers a redirect but /health.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +54,9 @@ node_image="docker-examples/swarmlab-node:$codename"
 registry_image="docker-examples/registry:$IMAGE_TAG"
 
 log() { echo "swarm-lab: $*" >&2; }
+
+# The lab's certificate: for every node's address, signed by its own CA.
+tls_dir=out/swarm-lab/tls
 
 node_ip() { echo "10.213.0.1${1##*-}"; }
 
@@ -226,6 +232,15 @@ deploy() {
 	for s in db_password.txt db_api_password.txt api_key.txt admin_password.txt redis_url.txt redis_cache_url.txt redis_users.acl; do
 		docker cp "deploy/secrets/$s" "$manager:/lab/deploy/secrets/$s"
 	done
+	# One certificate for the lab's life: its secrets keep their names
+	# (TLS_SECRET_VERSION unset) from deploy to deploy.
+	if [ ! -s "$tls_dir/tls_cert.pem" ]; then
+		local n hosts=(localhost)
+		for n in "${nodes[@]}"; do hosts+=("$(node_ip "$n")" "$n"); done
+		bash scripts/tls-cert.sh "$tls_dir" "${hosts[@]}"
+	fi
+	docker cp "$tls_dir/tls_cert.pem" "$manager:/lab/deploy/secrets/tls_cert.pem"
+	docker cp "$tls_dir/tls_key.pem" "$manager:/lab/deploy/secrets/tls_key.pem"
 	local t0
 	t0=$(date +%s)
 	# MIGRATE_RUN: a new value on every deploy, so the migrate job runs once per deploy.
@@ -240,14 +255,15 @@ deploy() {
 
 check() {
 	local n ip fail=0
+	local https=(curl -fsS --max-time 5 -o /dev/null --cacert "$tls_dir/tls_ca.pem")
 	for n in "${nodes[@]}"; do
 		ip="$(node_ip "$n")"
 		if curl -fsS --max-time 5 -o /dev/null "http://$ip/health" &&
-			curl -fsS --max-time 5 -o /dev/null "http://$ip/api/status" &&
-			curl -fsS --max-time 5 -o /dev/null "http://$ip/"; then
-			log "$n: lb http://$ip/ answers /health, /api/status and /"
+			[ "$(curl -sS --max-time 5 -o /dev/null -w '%{http_code} %{redirect_url}' "http://$ip/api/status")" = "308 https://$ip/api/status" ] &&
+			"${https[@]}" "https://$ip/api/status" && "${https[@]}" "https://$ip/"; then
+			log "$n: lb answers http://$ip/health, redirects http to https, and https://$ip/ answers /api/status and / with the lab's certificate"
 		else
-			log "$n: lb http://$ip/ does not answer"
+			log "$n: lb at $ip does not answer as it should (http /health, a 308 to https, https /api/status and /)"
 			fail=1
 		fi
 	done
@@ -285,6 +301,9 @@ fault() {
 	fi
 	RESILIENCE_API_KEY="$(cat deploy/secrets/api_key.txt)"
 	export RESILIENCE_API_KEY RESILIENCE_PATTERN=swarmlab
+	# The load reaches the lbs over HTTPS, trusting the lab's CA.
+	SSL_CERT_FILE="$PWD/$tls_dir/tls_ca.pem"
+	export SSL_CERT_FILE
 	export SWARM_LAB_NODES="${nodes[*]}" SWARM_LAB_MANAGERS="$managers" SWARM_LAB_DB_NODE="$db_node" SWARM_LAB_NETWORK="$net"
 	go test -count=1 -v -timeout 60m -run "$run" ./services/lb/e2e/resilience/
 }
@@ -298,6 +317,7 @@ down() {
 			docker network rm "$n" >/dev/null
 		fi
 	done
+	rm -rf "$tls_dir"
 	# The tags push made on this host's engine (the images stay).
 	docker image ls --format '{{.Repository}}:{{.Tag}}' "127.0.0.1:$reg_port/docker-examples/*" | xargs -r docker image rm >/dev/null
 	log "removed"

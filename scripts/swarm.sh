@@ -110,6 +110,11 @@ up)
 		echo "swarm: initialising a one-node swarm" >&2
 		docker swarm init --advertise-addr "${SWARM_ADVERTISE_ADDR:-127.0.0.1}" >/dev/null
 	fi
+	# A swarm secret cannot change: the certificate's secrets are named by
+	# their contents, so a new certificate (yours, or a renewed one) is a
+	# new secret the lb rolls over to.
+	TLS_SECRET_VERSION="$(cat deploy/secrets/tls_cert.pem deploy/secrets/tls_key.pem | sha256sum | cut -c1-12)"
+	export TLS_SECRET_VERSION
 	files=(-c deploy/swarm/stack.yaml)
 	if [ "${SWARM_OBSERVABILITY:-}" = 1 ]; then
 		files+=(-c deploy/swarm/observability.yaml)
@@ -119,7 +124,7 @@ up)
 	wait_until "every replica running and healthy, the migrate job done" converged
 	docker service ls --filter "label=com.docker.stack.namespace=$stack"
 	role_check
-	echo "swarm: http://localhost:${LB_HTTP_PORT:-80}/"
+	echo "swarm: https://localhost:${LB_HTTPS_PORT:-443}/ (certificate: deploy/secrets/tls_cert.pem)"
 	if [ "${SWARM_OBSERVABILITY:-}" = 1 ]; then
 		echo "swarm: console http://localhost:${CONSOLE_PORT:-9400}/"
 	fi

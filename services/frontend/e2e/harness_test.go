@@ -6,6 +6,9 @@
 //
 //	E2E_FRONTEND_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=... go test ./e2e
 //
+// An https URL (the cluster's lb) also needs E2E_TLS_CA, the CA its
+// certificate is checked against before the browser is told to accept it.
+//
 // Without it, each test gets a stack of its own in this process: the api's
 // own run function (services/api/apitest) on a fresh PostgreSQL and Redis
 // database, and the frontend's server in front of it, both on loopback.
@@ -18,6 +21,10 @@ package e2e_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -122,6 +129,16 @@ func run(m *testing.M) int {
 		chromedp.Flag("disable-quic", true),
 		chromedp.WindowSize(1280, 900),
 	)
+	// A stack behind the lb is reached over HTTPS: the browser trusts the
+	// lb's certificate once it has verified against E2E_TLS_CA here.
+	if strings.HasPrefix(stack.base, "https://") {
+		pin, err := certificatePin(stack.base, os.Getenv("E2E_TLS_CA"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", pin))
+	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(alloc)
@@ -132,6 +149,41 @@ func run(m *testing.M) int {
 	}
 	stack.browser = browser
 	return m.Run()
+}
+
+// certificatePin verifies the certificate base serves against the CA in
+// caFile and returns its public key's pin (base64 SHA-256 of the
+// SubjectPublicKeyInfo), which Chromium's --ignore-certificate-errors-spki-list
+// takes: the browser then accepts that one key, and no other certificate
+// error.
+func certificatePin(base, caFile string) (string, error) {
+	if caFile == "" {
+		return "", fmt.Errorf("%s is HTTPS: set E2E_TLS_CA to the CA of its certificate (scripts/e2e.sh does)", base)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return "", fmt.Errorf("E2E_TLS_CA: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return "", fmt.Errorf("E2E_TLS_CA: no certificate in %s", caFile)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "443")
+	}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr,
+		&tls.Config{RootCAs: roots, ServerName: u.Hostname(), MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return "", fmt.Errorf("%s with E2E_TLS_CA %s: %w", base, caFile, err)
+	}
+	defer conn.Close()
+	sum := sha256.Sum256(conn.ConnectionState().PeerCertificates[0].RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:]), nil
 }
 
 // startInProcess serves, for t, the real api on fresh databases and the

@@ -1,6 +1,7 @@
 // Package e2e_test checks the running cluster through its load balancer.
-// It runs only when E2E_LB_URL names the lb (e.g. http://127.0.0.1:80,
-// after `make cluster`).
+// It runs only when E2E_LB_URL names the lb (e.g. https://127.0.0.1, after
+// `make cluster`, with SSL_CERT_FILE naming the CA of its certificate,
+// deploy/secrets/tls_ca.pem: scripts/e2e.sh cluster sets both).
 package e2e_test
 
 import (
@@ -17,7 +18,7 @@ func lbURL(t *testing.T) string {
 	t.Helper()
 	u := os.Getenv("E2E_LB_URL")
 	if u == "" {
-		t.Skip("E2E_LB_URL not set: start the cluster (make cluster) and set it, e.g. http://127.0.0.1:80")
+		t.Skip("E2E_LB_URL not set: start the cluster (make cluster) and set it, e.g. https://127.0.0.1")
 	}
 	return strings.TrimSuffix(u, "/")
 }

@@ -35,7 +35,7 @@ func setup(t *testing.T, pattern string) env {
 	if got != pattern {
 		t.Skipf("RESILIENCE_PATTERN=%q: set it to %s to run this against a running %s (scripts/resilience.sh %s)", got, pattern, pattern, pattern)
 	}
-	e := env{pattern: pattern, lbURL: strings.TrimSuffix(getenv("RESILIENCE_LB_URL", "http://127.0.0.1:80"), "/")}
+	e := env{pattern: pattern, lbURL: strings.TrimSuffix(getenv("RESILIENCE_LB_URL", "https://127.0.0.1:443"), "/")}
 	rate, err := strconv.ParseFloat(getenv("RESILIENCE_RATE", "120"), 64)
 	if err != nil || rate <= 0 {
 		t.Fatalf("RESILIENCE_RATE: %q is not a positive number", os.Getenv("RESILIENCE_RATE"))

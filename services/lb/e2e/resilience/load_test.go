@@ -10,7 +10,8 @@
 // resilience-swarm) runs it. The variables it reads:
 //
 //	RESILIENCE_PATTERN      cluster or swarm
-//	RESILIENCE_LB_URL       the lb, default http://127.0.0.1:80
+//	RESILIENCE_LB_URL       the lb, default https://127.0.0.1:443 (its CA in
+//	                        SSL_CERT_FILE, as scripts/resilience.sh sets it)
 //	RESILIENCE_API_KEY      sent in X-API-Key on api requests (deploy/secrets/api_key.txt)
 //	RESILIENCE_ADMIN_URL    the lb's admin listener; found with docker inspect when unset
 //	RESILIENCE_RATE         requests per second, default 120 (two thirds to the api)

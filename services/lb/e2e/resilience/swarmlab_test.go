@@ -52,6 +52,9 @@ import (
 //	SWARM_LAB_NODES     the node containers, which are also the swarm's host names
 //	SWARM_LAB_DB_NODE   the node labelled docker-examples.db (PostgreSQL, Redis)
 //	SWARM_LAB_NETWORK   the nodes' network
+//	SWARM_LAB_LB_SCHEME https (default): the load reaches the lbs over
+//	                    HTTPS, as clients do, trusting the lab's own CA
+//	                    (SSL_CERT_FILE); http only with REDIRECT_HTTPS=false
 //
 // and RESILIENCE_RATE (per lb here, default 60), RESILIENCE_WORKERS,
 // RESILIENCE_MAX_LATENCY (here 8s by default: see setupLab) and
@@ -149,6 +152,7 @@ type lab struct {
 	ips        map[string]string // node -> address on the lab's network
 	dbNode     string
 	network    string
+	scheme     string     // how the load reaches the lbs: https (the lab's own CA in SSL_CERT_FILE), or http
 	load       loadConfig // base is set per lb
 	maxLatency time.Duration
 
@@ -157,6 +161,9 @@ type lab struct {
 	nodeIDs map[string]string // swarm node id -> host name
 	lbIPs   map[string]string // node -> its lb task's admin address (docker_gwbridge)
 }
+
+// lbURL is node n's lb as a client reaches it.
+func (l *lab) lbURL(n string) string { return l.scheme + "://" + l.ips[n] }
 
 func setupLab(t *testing.T) *lab {
 	t.Helper()
@@ -167,6 +174,7 @@ func setupLab(t *testing.T) *lab {
 		nodes:   strings.Fields(getenv("SWARM_LAB_NODES", "swarmlab-1 swarmlab-2 swarmlab-3")),
 		dbNode:  getenv("SWARM_LAB_DB_NODE", "swarmlab-2"),
 		network: getenv("SWARM_LAB_NETWORK", "swarmlab-net"),
+		scheme:  getenv("SWARM_LAB_LB_SCHEME", "https"),
 		ips:     map[string]string{},
 		nodeIDs: map[string]string{},
 		lbIPs:   map[string]string{},
@@ -557,7 +565,7 @@ func (l *lab) scenario(t *testing.T, f labFault) {
 	loads := map[string]*load{}
 	for _, n := range lbs {
 		cfg := l.load
-		cfg.base = "http://" + l.ips[n]
+		cfg.base = l.lbURL(n)
 		ld := startLoad(cfg)
 		t.Cleanup(func() { ld.stop() })
 		loads[n] = ld
@@ -567,7 +575,7 @@ func (l *lab) scenario(t *testing.T, f labFault) {
 			return ld.answeredSince(ld.started) >= int(l.load.rate), ""
 		})
 	}
-	w := startWriter("http://"+l.ips[lbs[0]], l.load.apiKey, fmt.Sprintf("swarmlab-%s-%d", f.name, time.Now().Unix()), 500*time.Millisecond)
+	w := startWriter(l.lbURL(lbs[0]), l.load.apiKey, fmt.Sprintf("swarmlab-%s-%d", f.name, time.Now().Unix()), 500*time.Millisecond)
 
 	t0 := time.Now()
 	injectErr := make(chan error, 1)
@@ -652,7 +660,7 @@ func (l *lab) scenario(t *testing.T, f labFault) {
 	// still reaches it in the one-way cut).
 	var victimLB string
 	if f.name == "worker-oneway" {
-		victimLB = probe("http://"+l.ips[victim], l.load.apiKey, 5)
+		victimLB = probe(l.lbURL(victim), l.load.apiKey, 5)
 	}
 
 	healStart := time.Now()
