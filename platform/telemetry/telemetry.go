@@ -373,11 +373,13 @@ var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage"}
 // route (which returns a low-cardinality name such as a route template or
 // a pool; "" means the method alone). A request from a trusted peer
 // continues the trace its traceparent names; from any other peer it starts
-// a new trace. Off, Handler returns h itself.
+// a new trace, sampled as the configured sampler decides on its trace id
+// (see rootSampling: a trace that is not recorded costs no SDK span).
+// Off, Handler returns h itself.
 //
 // The span carries http.request.method, url.path, http.route (see
 // SetRoute) and http.response.status_code, and is an error from 500 up:
-// what a person reading a trace needs, built without allocating. The
+// what a person reading a trace needs, set on a recorded span only. The
 // client's address and user agent are in the request's log line, which
 // carries the same trace_id.
 func (t *Telemetry) Handler(h http.Handler, route func(*http.Request) string) http.Handler {
@@ -410,13 +412,6 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			dropTraceHeaders(r.Header)
 		}
 	}
-	method := knownMethod(r.Method)
-	name := method
-	if s.route != nil {
-		if rt := s.route(r); rt != "" {
-			name = method + " " + rt
-		}
-	}
 	if s.t.root.fast && !trace.SpanContextFromContext(ctx).IsValid() {
 		tid, sid := randomIDs()
 		if !s.t.root.sampled(tid) {
@@ -426,6 +421,13 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ctx = context.WithValue(ctx, rootIDsKey{}, &rootIDs{tid: tid, sid: sid})
+	}
+	method := knownMethod(r.Method)
+	name := method
+	if s.route != nil {
+		if rt := s.route(r); rt != "" {
+			name = method + " " + rt
+		}
 	}
 	// The attributes are set once the sampler said yes: an unsampled
 	// request (nine in ten at the default ratio) builds none, and goes
