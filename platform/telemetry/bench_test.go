@@ -5,10 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/docker-examples/stack/platform/benchcpu"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -57,25 +56,16 @@ func BenchmarkContextProxyHandler(b *testing.B) {
 			r.RemoteAddr = "127.0.0.1:40000"
 			w := discardWriter{http.Header{}}
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu := benchcpu.Start()
 			for b.Loop() {
 				h.ServeHTTP(w, r)
 			}
 			// The process's CPU time (the batch span processor's goroutine
 			// and the collector's included), steadier than ns/op on a
 			// shared machine.
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			cpu.Report(b)
 		})
 	}
-}
-
-// cpuTime is the CPU time (user and system) the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type discardWriter struct{ h http.Header }

@@ -34,10 +34,10 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/docker-examples/stack/platform/benchcpu"
 	"github.com/docker-examples/stack/platform/servetest"
 	"github.com/docker-examples/stack/services/api/internal/pgtest"
 	"github.com/docker-examples/stack/services/api/internal/redistest"
@@ -164,7 +164,7 @@ func perRequest(b *testing.B, env map[string]string, path string, n int) (cpuMic
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	mallocs := ms.Mallocs
-	start := processCPU()
+	start := benchcpu.Used()
 	for range n {
 		get()
 	}
@@ -178,15 +178,9 @@ func perRequest(b *testing.B, env map[string]string, path string, n int) (cpuMic
 		b.Fatal("instance did not stop")
 	}
 	runtime.GC() // this run's garbage is
-	cpu := processCPU() - start
+	cpu := benchcpu.Used() - start
 	runtime.ReadMemStats(&ms)
 	return float64(cpu.Microseconds()) / float64(n), float64(ms.Mallocs-mallocs) / float64(n)
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(v []float64) float64 {

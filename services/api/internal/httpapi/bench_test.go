@@ -9,12 +9,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/docker-examples/stack/platform/benchcpu"
 	"github.com/docker-examples/stack/platform/forwarded"
 	"github.com/docker-examples/stack/platform/logging"
 	"github.com/docker-examples/stack/services/api/internal/auth"
@@ -106,7 +106,7 @@ func benchServe(b *testing.B, h http.Handler, path string) {
 		b.Fatalf("GET %s: status %d", path, w.status)
 	}
 	b.ReportAllocs()
-	cpu := cpuTime(b)
+	cpu := benchcpu.Start()
 	b.ResetTimer()
 	for b.Loop() {
 		clear(w.h)
@@ -117,29 +117,7 @@ func benchServe(b *testing.B, h http.Handler, path string) {
 		}
 	}
 	b.StopTimer()
-	cpu.report(b)
-}
-
-// processCPU is the CPU time this process has used (user and system),
-// from getrusage.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// cpuMeter reports the process's CPU time per operation as cpu-ns/op
-// beside ns/op: on a machine others share, wall time per operation moves
-// with their load, CPU time much less. It counts every goroutine of the
-// test binary (the Redis client's, the GC's, a served benchmark's client).
-type cpuMeter struct{ start time.Duration }
-
-func cpuTime(b *testing.B) cpuMeter { return cpuMeter{processCPU(b)} }
-
-func (m cpuMeter) report(b *testing.B) {
-	b.ReportMetric(float64(processCPU(b)-m.start)/float64(b.N), "cpu-ns/op")
+	cpu.Report(b)
 }
 
 // BenchmarkCachedRead is GET /api/inventory/{id}, a cache hit, with every
@@ -182,7 +160,7 @@ func benchServer(b *testing.B, h http.Handler, path string) {
 	}
 	b.ReportAllocs()
 	b.SetParallelism(4)
-	cpu := cpuTime(b)
+	cpu := benchcpu.Start()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -193,7 +171,7 @@ func benchServer(b *testing.B, h http.Handler, path string) {
 		}
 	})
 	b.StopTimer()
-	cpu.report(b)
+	cpu.Report(b)
 }
 
 // BenchmarkServedCachedRead is BenchmarkCachedRead behind net/http.

@@ -8,10 +8,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/docker-examples/stack/platform/benchcpu"
 	"github.com/docker-examples/stack/platform/telemetry"
 	"github.com/docker-examples/stack/services/lb/internal/balancer"
 	"github.com/docker-examples/stack/services/lb/internal/config"
@@ -125,7 +125,7 @@ func benchProxy1K(b *testing.B, sized bool, wrap *benchWrap) {
 	b.ReportAllocs()
 	b.SetParallelism(2)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu := benchcpu.Start()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			res, err := client.Get(srv + "/api/x")
@@ -139,14 +139,5 @@ func benchProxy1K(b *testing.B, sized bool, wrap *benchWrap) {
 	})
 	// CPU time per request (the process's: client, lb and backend), steadier
 	// than ns/op on a machine shared with other work.
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
-}
-
-// cpuTime is the CPU time (user and system) the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	cpu.Report(b)
 }
