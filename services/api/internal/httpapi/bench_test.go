@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,6 +38,19 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 
+// benchLog is the api's logger writing to a file, as make bench-api sends
+// the api's stdout, through cmd/api's buffered writer.
+func benchLog(b *testing.B) *slog.Logger {
+	out, err := os.Create(filepath.Join(b.TempDir(), "api.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = out.Close() })
+	logOut := logging.NewBufferedWriter(out, 100*time.Millisecond)
+	b.Cleanup(func() { _ = logOut.Close() })
+	return logging.New(logOut, "api", 0)
+}
+
 // benchHandler is the API as cmd/api wires it for reads: the Redis cache
 // around the store (here in memory), the Redis rate limiter by client
 // address with a limit never reached, the access log buffered to a file
@@ -48,15 +62,7 @@ func benchHandler(b *testing.B) (http.Handler, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The log goes to a file, as make bench-api sends the api's stdout.
-	out, err := os.Create(filepath.Join(b.TempDir(), "api.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = out.Close() })
-	logOut := logging.NewBufferedWriter(out, 100*time.Millisecond) // as cmd/api's
-	b.Cleanup(func() { _ = logOut.Close() })
-	log := logging.New(logOut, "api", 0)
+	log := benchLog(b)
 	c, err := cache.New(rdb, cache.Options{Log: log})
 	if err != nil {
 		b.Fatal(err)
@@ -219,14 +225,7 @@ func BenchmarkOwnCachedRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := os.Create(filepath.Join(b.TempDir(), "api.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = out.Close() })
-	logOut := logging.NewBufferedWriter(out, 100*time.Millisecond)
-	b.Cleanup(func() { _ = logOut.Close() })
-	log := logging.New(logOut, "api", 0)
+	log := benchLog(b)
 	it := inventory.Item{
 		ID: uuid.New(), Name: "seed-1", Image: "postgres:17-alpine",
 		ImageNormalized: "docker.io/library/postgres:17-alpine",
