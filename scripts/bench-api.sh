@@ -32,6 +32,10 @@
 # with the binaries, api and benchbaseline; read one with
 # `go tool pprof -top DIR/api DIR/api-get.pprof`).
 set -euo pipefail
+# go.mod names a newer Go than some installs have; let go fetch it, as
+# the Makefile does, when the script is run by hand (GOTOOLCHAIN=local in
+# the environment still wins).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-32}

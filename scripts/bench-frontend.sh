@@ -10,6 +10,10 @@
 # Env: DURATION (10s), CONNECTIONS (64), ROUNDS (2: the best round counts),
 #      SERVER_CPUS (0), WRK_CPUS (1), ENCODING (gzip).
 set -euo pipefail
+# go.mod names a newer Go than some installs have; let go fetch it, as
+# the Makefile does, when the script is run by hand (GOTOOLCHAIN=local in
+# the environment still wins).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}

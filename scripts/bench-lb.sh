@@ -28,6 +28,10 @@
 # lbtrace / lb. wrk sends no traceparent, so the lb starts every trace and
 # the sampler keeps OTEL_TRACES_SAMPLER_ARG of them (0.1 by default).
 set -euo pipefail
+# go.mod names a newer Go than some installs have; let go fetch it, as
+# the Makefile does, when the script is run by hand (GOTOOLCHAIN=local in
+# the environment still wins).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-64}

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what `make lint`, `make images`, `make test`, `make e2e` and the
 # benchmarks need on a Debian machine with Docker and Go: Debian's packages
-# (mmdebstrap for the stand-in images, chromium for the browser tests, the
-# load generators and peers for the benchmarks, shellcheck) and the Docker
-# CLI plugins (Compose v2, buildx).
+# (openssl for the lb's development certificate, mmdebstrap for the stand-in
+# images, chromium for the browser tests, the load generators and peers for
+# the benchmarks, shellcheck) and the Docker CLI plugins (Compose v2, buildx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(curl mmdebstrap shellcheck chromium wrk hey nginx-light haproxy ca-certificates)
+pkgs=(curl openssl mmdebstrap shellcheck chromium wrk hey nginx-light haproxy ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

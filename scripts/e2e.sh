@@ -15,6 +15,10 @@
 # deploy/secrets/tls_ca.pem (SSL_CERT_FILE; set E2E_TLS_CA to another CA
 # for a certificate of your own), and the browser that certificate.
 set -euo pipefail
+# go.mod names a newer Go than some installs have; let go fetch it, as
+# the Makefile does, when the script is run by hand (GOTOOLCHAIN=local in
+# the environment still wins).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 cd "$(dirname "$0")/.."
 
 pattern="${1:-basic}"

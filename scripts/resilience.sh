@@ -14,6 +14,10 @@
 # RESILIENCE_RATE, RESILIENCE_WORKERS and RESILIENCE_MAX_LATENCY tune the
 # load (see the package's documentation).
 set -euo pipefail
+# go.mod names a newer Go than some installs have; let go fetch it, as
+# the Makefile does, when the script is run by hand (GOTOOLCHAIN=local in
+# the environment still wins).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 cd "$(dirname "$0")/.."
 
 pattern="${1:-}"

@@ -74,6 +74,10 @@ write_derived "$dir/redis_cache_url.txt" "redis://api:$redis_pw@redis-cache:6379
 # cluster and swarm). A development certificate is one its tls_ca.pem
 # verifies; anything else is the user's own and left alone.
 cert="$dir/tls_cert.pem" key="$dir/tls_key.pem" ca="$dir/tls_ca.pem"
+if ! command -v openssl >/dev/null; then
+	echo "secrets: openssl is needed for the lb's certificate: install it (Debian: apt-get install openssl)" >&2
+	exit 1
+fi
 have() { [ -s "$1" ] && echo y || echo n; }
 if [ "$(have "$cert")" != "$(have "$key")" ]; then
 	echo "secrets: $cert and $key go together: give both (your certificate and its key) or neither" >&2

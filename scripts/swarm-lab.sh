@@ -32,6 +32,10 @@
 # tls_key secrets, from a CA made for the lab (out/swarm-lab/tls/tls_ca.pem,
 # which the checks trust); plain HTTP answers a redirect but /health.
 set -euo pipefail
+# go.mod names a newer Go than some installs have; let go fetch it, as
+# the Makefile does, when the script is run by hand (GOTOOLCHAIN=local in
+# the environment still wins).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 cd "$(dirname "$0")/.."
 
 net=swarmlab-net

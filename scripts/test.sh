@@ -10,6 +10,10 @@
 #   does the same with no variable set).
 # With neither they skip with a message, except under CI=true, where they fail.
 set -euo pipefail
+# go.mod names a newer Go than some installs have; let go fetch it, as
+# the Makefile does, when the script is run by hand (GOTOOLCHAIN=local in
+# the environment still wins).
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 cd "$(dirname "$0")/.."
 
 if [ -z "${TEST_POSTGRES_URL:-}" ] && docker info >/dev/null 2>&1; then
