@@ -66,8 +66,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // Handle writes r's line; a line at Warn or above is flushed at once from a
 // writer that holds lines back, with the lines before it.
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.handle(ctx, r)
-	if h.flush != nil && r.Level >= slog.LevelWarn {
+	return h.flushWarning(r.Level, h.handle(ctx, r))
+}
+
+// flushWarning flushes the lines held back when a line at level was
+// written and level is Warn or above; it returns err, or the flush's.
+func (h *handler) flushWarning(level slog.Level, err error) error {
+	if h.flush != nil && level >= slog.LevelWarn {
 		if ferr := h.flush.Flush(); err == nil {
 			err = ferr
 		}
@@ -104,12 +109,7 @@ func (h *handler) logAttrs(ctx context.Context, t time.Time, level slog.Level, m
 	if done, err = h.writeFast(t, level, msg, attrs, nil, CorrelationID(ctx), trace.SpanContextFromContext(ctx)); !done {
 		return false, nil
 	}
-	if h.flush != nil && level >= slog.LevelWarn {
-		if ferr := h.flush.Flush(); err == nil {
-			err = ferr
-		}
-	}
-	return true, err
+	return true, h.flushWarning(level, err)
 }
 
 // writeFast encodes a line (appendLine) and writes it; done is false, and
