@@ -62,7 +62,7 @@ func newIdemAPI(t *testing.T, r *faultredis.Redis, opts idempotency.Options) *id
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = s.handleError
-	e.Use(correlationID, recoverPanics, limitBody(idemMaxBody))
+	e.Use(requestContext(0), recoverPanics, limitBody(idemMaxBody))
 	e.POST("/api/*", create, principal, s.idempotent)
 	a.h = e
 	return a

@@ -53,8 +53,6 @@ func requestContext(d time.Duration) echo.MiddlewareFunc {
 	}
 }
 
-// correlationID is requestContext without a deadline.
-var correlationID = requestContext(0)
 
 // apiCSP is the Content-Security-Policy of every response but the docs:
 // the API serves no active content at all.
