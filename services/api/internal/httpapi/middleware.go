@@ -53,7 +53,6 @@ func requestContext(d time.Duration) echo.MiddlewareFunc {
 	}
 }
 
-
 // apiCSP is the Content-Security-Policy of every response but the docs:
 // the API serves no active content at all.
 const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
