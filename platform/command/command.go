@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
+
 	"github.com/docker-examples/stack/platform/buildinfo"
 )
 
@@ -21,11 +23,15 @@ import (
 // error is exit status 0.
 type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
 
-// Main runs run as the process named name: with a context that ends on
+// Main runs run as the process named name, its garbage collector set by
+// SetGC from the container's memory limit: with a context that ends on
 // SIGINT or SIGTERM, os.Args[1:], os.Getenv and os.Stdout. When run
 // returns an error, Main prints "name: error" to standard error and exits
 // with status 1; otherwise it returns.
 func Main(name string, run RunFunc) {
+	if _, err := SetGC(os.Getenv, memlimit.FromCgroup); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: GOMEMLIMIT left unset: %v\n", name, err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,16 @@ func TestOperationsEndpoints(t *testing.T) {
 		if ready.Status != "ok" && ready.Status != "degraded" {
 			t.Errorf("/ready status %q", ready.Status)
 		}
+		// The garbage collector as platform/command sets it in a
+		// container: GOGC 400, and a soft memory limit taken from the
+		// container's (none would read as 2^63-1).
+		m := c.do("GET", "/metrics", "", "", nil).want(t, http.StatusOK)
+		if !bytes.Contains(m.body, []byte("\ngo_gc_gogc_percent 400\n")) {
+			t.Errorf("/metrics: go_gc_gogc_percent is not 400")
+		}
+		if limit := metricValue(m.body, "go_gc_gomemlimit_bytes"); limit <= 0 || limit > 1<<40 {
+			t.Errorf("/metrics: go_gc_gomemlimit_bytes = %g, want the container's limit", limit)
+		}
 	}
 	var st struct {
 		Version    string `json:"version"`
@@ -189,6 +200,20 @@ func TestOperationsEndpoints(t *testing.T) {
 		t.Errorf("/openapi.json is not OpenAPI 3.1")
 	}
 	c.do("GET", "/docs", "", "", nil).want(t, http.StatusOK)
+}
+
+// metricValue is the value of an unlabelled series in a Prometheus text
+// exposition, or -1 when it is not there.
+func metricValue(exposition []byte, name string) float64 {
+	for line := range strings.SplitSeq(string(exposition), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 func r2etag(t *testing.T, c *client, loc string) string {
