@@ -269,30 +269,14 @@ func TestConnectToABackendMarkedDownMovesOn(t *testing.T) {
 // browser's EventSource reconnects (to a backend that is up).
 func TestEventStreamFromABackendMarkedDownEndsPolitely(t *testing.T) {
 	h := newHarness(t, harnessOpts{n: 1})
-	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: hello\n\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	})
+	h.backends[0].set(holdEvents)
 	srv := h.server()
 	// The client gives up long after a polite end would have come.
 	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Get(srv.URL + "/api/events")
+	br, _, err := getFirstLine(t, client, srv.URL+"/api/events")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if _, err := br.ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
 	h.pool.Backends()[0].SetDown(true, time.Now())
-	rest, err := io.ReadAll(br)
-	if err != nil {
-		t.Errorf("stream ended with %v, want a clean end", err)
-	}
-	if string(rest) != "\n" {
-		t.Errorf("rest = %q", rest)
-	}
+	wantCleanEnd(t, br)
 }

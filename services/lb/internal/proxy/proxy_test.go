@@ -177,6 +177,47 @@ func (h *harness) hits() []int64 {
 	return out
 }
 
+// flushedThenReleased answers with first, flushed at once, and then, once
+// release is closed, with second: a body without a length that comes in
+// two parts.
+func flushedThenReleased(contentType, first, second string, release <-chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		fmt.Fprint(w, first)
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, second)
+	}
+}
+
+// getFirstLine GETs url with client and reads the first line of the
+// body; the error is that of the read. The returned reader holds the
+// rest; the body is closed when the test ends.
+func getFirstLine(t *testing.T, client *http.Client, url string) (*bufio.Reader, string, error) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	return br, line, err
+}
+
+// wantCleanEnd reads the rest of an event stream whose first event was
+// read up to its blank line: it must be that line and a clean end.
+func wantCleanEnd(t *testing.T, br *bufio.Reader) {
+	t.Helper()
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Errorf("stream ended with %v, want a clean end", err)
+	}
+	if string(rest) != "\n" {
+		t.Errorf("rest = %q", rest)
+	}
+}
+
 func TestRoundRobinPicksInTurn(t *testing.T) {
 	h := newHarness(t, harnessOpts{n: 3})
 	var got []string
@@ -561,21 +602,9 @@ func TestForwardsCleanedPath(t *testing.T) {
 func TestServerSentEventsAreFlushedAtOnce(t *testing.T) {
 	h := newHarness(t, harnessOpts{n: 1})
 	release := make(chan struct{})
-	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "id: 1\ndata: first\n\n")
-		w.(http.Flusher).Flush()
-		<-release
-		fmt.Fprint(w, "data: second\n\n")
-	})
+	h.backends[0].set(flushedThenReleased("text/event-stream", "id: 1\ndata: first\n\n", "data: second\n\n", release))
 	srv := h.server()
-	resp, err := http.Get(srv.URL + "/api/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	line, err := br.ReadString('\n')
+	br, line, err := getFirstLine(t, http.DefaultClient, srv.URL+"/api/events")
 	if err != nil || line != "id: 1\n" {
 		t.Fatalf("first line = %q, %v: the event was not flushed before the stream went on", line, err)
 	}
@@ -638,21 +667,10 @@ func TestUnsizedBodiesArriveWhole(t *testing.T) {
 func TestSlowUnsizedBodyFlows(t *testing.T) {
 	h := newHarness(t, harnessOpts{n: 1})
 	release := make(chan struct{})
-	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		fmt.Fprint(w, "{\"n\":1}\n")
-		w.(http.Flusher).Flush()
-		<-release
-		fmt.Fprint(w, "{\"n\":2}\n")
-	})
+	h.backends[0].set(flushedThenReleased("application/x-ndjson", "{\"n\":1}\n", "{\"n\":2}\n", release))
 	srv := h.server()
-	resp, err := http.Get(srv.URL + "/api/export")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if line, err := br.ReadString('\n'); err != nil || line != "{\"n\":1}\n" {
+	br, line, err := getFirstLine(t, http.DefaultClient, srv.URL+"/api/export")
+	if err != nil || line != "{\"n\":1}\n" {
 		t.Fatalf("first line = %q, %v: held back until the body ended", line, err)
 	}
 	close(release)
@@ -663,30 +681,14 @@ func TestSlowUnsizedBodyFlows(t *testing.T) {
 
 func TestShutdownEndsStreamsPolitely(t *testing.T) {
 	h := newHarness(t, harnessOpts{n: 1})
-	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: hello\n\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	})
+	h.backends[0].set(holdEvents)
 	srv := h.server()
-	resp, err := http.Get(srv.URL + "/api/events")
+	br, _, err := getFirstLine(t, http.DefaultClient, srv.URL+"/api/events")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if _, err := br.ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
 	h.streams.CloseAll()
-	rest, err := io.ReadAll(br)
-	if err != nil {
-		t.Errorf("stream ended with %v, want a clean end", err)
-	}
-	if string(rest) != "\n" {
-		t.Errorf("rest = %q", rest)
-	}
+	wantCleanEnd(t, br)
 }
 
 func TestWebSocketUpgradeIsTunnelled(t *testing.T) {

@@ -85,22 +85,11 @@ func TestUnsizedBodyKeepsTheWriteDeadline(t *testing.T) {
 func TestShutdownLetsUnsizedBodiesFinish(t *testing.T) {
 	h := newHarness(t, harnessOpts{n: 1})
 	release := make(chan struct{})
-	h.backends[0].set(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		fmt.Fprint(w, "{\"n\":1}\n")
-		w.(http.Flusher).Flush()
-		<-release
-		fmt.Fprint(w, "{\"n\":2}\n")
-	})
+	h.backends[0].set(flushedThenReleased("application/x-ndjson", "{\"n\":1}\n", "{\"n\":2}\n", release))
 	srv := h.server()
 	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Get(srv.URL + "/api/export")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if line, err := br.ReadString('\n'); err != nil || line != "{\"n\":1}\n" {
+	br, line, err := getFirstLine(t, client, srv.URL+"/api/export")
+	if err != nil || line != "{\"n\":1}\n" {
 		t.Fatalf("first line = %q, %v", line, err)
 	}
 	h.streams.CloseAll() // what the lb's shutdown does
