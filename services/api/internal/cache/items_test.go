@@ -44,18 +44,54 @@ func newItem(t *testing.T, name string) inventory.Item {
 	return it
 }
 
-// Two replicas, each with its cache, on one PostgreSQL and one Redis.
-func TestItemsAcrossReplicas(t *testing.T) {
-	ctx := context.Background()
-	r := faultredis.New(t)
-	db := &countingStore{Store: store.New(pgtest.New(t))}
-	replica1 := cache.NewItems(db, newReplica(t, r).c)
-	replica2 := cache.NewItems(db, newReplica(t, r).c)
+// sharedBackends are what the replicas of a test share: one Redis and one
+// fresh PostgreSQL database, whose reads db counts.
+type sharedBackends struct {
+	redis *faultredis.Redis
+	db    *countingStore
+}
 
-	created, err := replica1.CreateItem(ctx, newItem(t, "postgres"))
+func newSharedBackends(t *testing.T) sharedBackends {
+	t.Helper()
+	r := faultredis.New(t)
+	return sharedBackends{redis: r, db: &countingStore{Store: store.New(pgtest.New(t))}}
+}
+
+// items is one more replica's item cache on the shared backends.
+func (s sharedBackends) items(t *testing.T) *cache.Items {
+	t.Helper()
+	return cache.NewItems(s.db, newReplica(t, s.redis).c)
+}
+
+func createItem(t *testing.T, items *cache.Items, name string) inventory.Item {
+	t.Helper()
+	created, err := items.CreateItem(context.Background(), newItem(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return created
+}
+
+// describeItem sets the item's description through items.
+func describeItem(t *testing.T, items *cache.Items, id uuid.UUID, description string) inventory.Item {
+	t.Helper()
+	updated, err := items.UpdateItem(context.Background(), id, func(it inventory.Item) (inventory.Item, error) {
+		it.Description = description
+		return it, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return updated
+}
+
+// Two replicas, each with its cache, on one PostgreSQL and one Redis.
+func TestItemsAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	shared := newSharedBackends(t)
+	replica1, replica2 := shared.items(t), shared.items(t)
+
+	created := createItem(t, replica1, "postgres")
 	q := inventory.ListQuery{Limit: 10, Label: "db"}
 	for range 3 {
 		if _, err := replica2.GetItem(ctx, created.ID); err != nil {
@@ -65,7 +101,7 @@ func TestItemsAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := db.reads.Load(); got != 2 {
+	if got := shared.db.reads.Load(); got != 2 {
 		t.Errorf("database reads for 3 gets and 3 lists = %d, want 2", got)
 	}
 	got, err := replica2.GetItem(ctx, created.ID)
@@ -77,13 +113,7 @@ func TestItemsAcrossReplicas(t *testing.T) {
 	}
 
 	// A write on replica 1 is seen at once by replica 2's item and list.
-	updated, err := replica1.UpdateItem(ctx, created.ID, func(it inventory.Item) (inventory.Item, error) {
-		it.Description = "primary database"
-		return it, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	updated := describeItem(t, replica1, created.ID, "primary database")
 	if got, _ := replica2.GetItem(ctx, created.ID); got.Version != updated.Version || got.Description != "primary database" {
 		t.Errorf("replica 2 after the update = version %d %q, want version %d", got.Version, got.Description, updated.Version)
 	}
@@ -104,14 +134,10 @@ func TestItemsAcrossReplicas(t *testing.T) {
 
 func TestItemsWithRedisDown(t *testing.T) {
 	ctx := context.Background()
-	r := faultredis.New(t)
-	db := &countingStore{Store: store.New(pgtest.New(t))}
-	items := cache.NewItems(db, newReplica(t, r).c)
-	created, err := items.CreateItem(ctx, newItem(t, "redis"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Stop()
+	shared := newSharedBackends(t)
+	items := shared.items(t)
+	created := createItem(t, items, "redis")
+	shared.redis.Stop()
 	if got, err := items.GetItem(ctx, created.ID); err != nil || got.ID != created.ID {
 		t.Fatalf("GetItem with Redis down = %v, %v; want the item from PostgreSQL", got.ID, err)
 	}
@@ -132,15 +158,10 @@ func TestItemsWithRedisDown(t *testing.T) {
 // fresh across replicas, and treat a corrupt entry as a miss.
 func TestItemsJSONMatchTypedReads(t *testing.T) {
 	ctx := context.Background()
-	r := faultredis.New(t)
-	db := &countingStore{Store: store.New(pgtest.New(t))}
-	replica1 := cache.NewItems(db, newReplica(t, r).c)
-	replica2 := cache.NewItems(db, newReplica(t, r).c)
+	shared := newSharedBackends(t)
+	replica1, replica2 := shared.items(t), shared.items(t)
 
-	created, err := replica1.CreateItem(ctx, newItem(t, "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	created := createItem(t, replica1, "postgres")
 	for i := range 2 { // a miss, then a hit
 		b, version, err := replica2.GetItemJSON(ctx, created.ID)
 		if err != nil {
@@ -166,13 +187,7 @@ func TestItemsJSONMatchTypedReads(t *testing.T) {
 		t.Errorf("an empty page = %s, want {\"items\":[]}", b)
 	}
 
-	updated, err := replica1.UpdateItem(ctx, created.ID, func(it inventory.Item) (inventory.Item, error) {
-		it.Description = "primary database"
-		return it, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	updated := describeItem(t, replica1, created.ID, "primary database")
 	if _, version, _ := replica2.GetItemJSON(ctx, created.ID); version != updated.Version {
 		t.Errorf("replica 2 after the update: version %d, want %d", version, updated.Version)
 	}
@@ -181,12 +196,12 @@ func TestItemsJSONMatchTypedReads(t *testing.T) {
 	}
 
 	// Garbage under every key of the collection: each read reloads.
-	keys, err := r.Direct().Keys(ctx, "cache:items:*:*").Result()
+	keys, err := shared.redis.Direct().Keys(ctx, "cache:items:*:*").Result()
 	if err != nil || len(keys) == 0 {
 		t.Fatalf("cache keys: %v %v", keys, err)
 	}
 	for _, k := range keys {
-		r.Direct().Set(ctx, k, "{not json", time.Minute)
+		shared.redis.Direct().Set(ctx, k, "{not json", time.Minute)
 	}
 	if _, version, err := replica2.GetItemJSON(ctx, created.ID); err != nil || version != updated.Version {
 		t.Errorf("GetItemJSON over a corrupt entry: version %d, %v; want %d", version, err, updated.Version)
