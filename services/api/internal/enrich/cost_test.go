@@ -3,11 +3,8 @@ package enrich_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,13 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/docker-examples/stack/services/api/internal/enrich"
-	"github.com/docker-examples/stack/services/api/internal/github"
 	"github.com/docker-examples/stack/services/api/internal/inventory"
-	"github.com/docker-examples/stack/services/api/internal/linkcheck"
-	"github.com/docker-examples/stack/services/api/internal/netguard"
 	"github.com/docker-examples/stack/services/api/internal/pgtest"
-	"github.com/docker-examples/stack/services/api/internal/registry"
 	"github.com/docker-examples/stack/services/api/internal/store"
 	"github.com/docker-examples/stack/services/api/registrytest"
 )
@@ -76,11 +68,8 @@ func BenchmarkCheck100Items(b *testing.B) {
 
 	for range b.N {
 		st := store.New(pgtest.New(b))
-		rc, _ := registry.New(registry.Config{Insecure: []string{reg.Host}})
-		ghc, _ := github.New(gh.URL, "", nil)
-		guard := &netguard.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
-		w := &enrich.Worker{Store: st, Registry: rc, GitHub: ghc, Links: linkcheck.New(linkcheck.Config{Guard: guard, PerHost: 4}),
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), ID: "bench", Poll: 10 * time.Millisecond}
+		w, rc := newWorker(b, st, reg.Host, gh.URL, nil, 4)
+		w.ID, w.Poll = "bench", 10*time.Millisecond
 		var ids []uuid.UUID
 		for i := range 100 {
 			in := inventory.Input{Name: fmt.Sprintf("item-%d", i), Image: fmt.Sprintf("%s/lib/app%d:1.0", reg.Host, i%20),

@@ -112,21 +112,38 @@ func setupTraced(t *testing.T, tel *telemetry.Telemetry) *env {
 	}))
 	t.Cleanup(docs.Close)
 	e.docs = docs.URL
-	rc, err := registry.New(registry.Config{Insecure: []string{e.reg.Host}, WrapTransport: tel.ExternalTransport})
+	e.worker, _ = newWorker(t, e.st, e.reg.Host, fakeGitHub(t, &e.gh), tel.ExternalTransport, 0)
+	e.worker.Events = e.events
+	e.worker.Tracer = tel.Tracer()
+	e.worker.ID = "test-replica"
+	e.worker.Poll = 20 * time.Millisecond
+	return e
+}
+
+// newWorker is a worker on st that logs nowhere, with its clients: the
+// registry at regHost over plain HTTP, GitHub at ghURL and links on
+// loopback only, perHost at once per host (0: the checker's default).
+// wrap, when set, wraps every client's transport; without it GitHub gets
+// its client's default. The registry client is returned too, for its
+// request count.
+func newWorker(tb testing.TB, st *store.Store, regHost, ghURL string, wrap func(http.RoundTripper) http.RoundTripper, perHost int) (*enrich.Worker, *registry.Client) {
+	tb.Helper()
+	rc, err := registry.New(registry.Config{Insecure: []string{regHost}, WrapTransport: wrap})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	gh, err := github.New(fakeGitHub(t, &e.gh), "", &http.Client{Transport: tel.ExternalTransport(nil)})
+	var hc *http.Client
+	if wrap != nil {
+		hc = &http.Client{Transport: wrap(nil)}
+	}
+	gh, err := github.New(ghURL, "", hc)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	guard := &netguard.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
-	e.worker = &enrich.Worker{
-		Store: e.st, Registry: rc, GitHub: gh, Links: linkcheck.New(linkcheck.Config{Guard: guard, WrapTransport: tel.ExternalTransport}),
-		Events: e.events, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Tracer: tel.Tracer(),
-		ID: "test-replica", Poll: 20 * time.Millisecond,
-	}
-	return e
+	links := linkcheck.New(linkcheck.Config{Guard: guard, PerHost: perHost, WrapTransport: wrap})
+	return &enrich.Worker{Store: st, Registry: rc, GitHub: gh, Links: links,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, rc
 }
 
 func (e *env) create(t *testing.T, in inventory.Input) inventory.Item {
