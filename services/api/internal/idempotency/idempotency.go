@@ -134,9 +134,11 @@ type Options struct {
 	Prefix string
 	// MaxRecords (default 10000) and MaxBytes (default 16 MiB, counting
 	// each stored record's key and encoded response) bound what one scope
-	// keeps; a new key beyond either is a *QuotaError. Requests running at
-	// the same moment may pass the check together, so a scope can exceed
-	// them by what it has in flight.
+	// keeps; a new key beyond either is a *QuotaError. A request counts
+	// as a record from Begin on (until Complete, Release or LockTTL), so
+	// requests at the same moment cannot pass the record quota together;
+	// the byte total counts a response once stored, so requests in flight
+	// can take it past MaxBytes by their responses.
 	MaxRecords int
 	MaxBytes   int64
 	// FailOpen runs requests without the guarantee when Redis fails,
@@ -192,8 +194,11 @@ type record struct {
 	Body        []byte      `json:"body,omitempty"`
 }
 
-// releaseScript deletes the key if it still belongs to ARGV[1].
+// releaseScript drops the lease's place in the scope's quota (the member
+// ARGV[2] of the sorted set KEYS[2]) and deletes the key KEYS[1] if it
+// still belongs to ARGV[1].
 var releaseScript = redis.NewScript(`
+redis.call('ZREM', KEYS[2], ARGV[2])
 local v = redis.call('GET', KEYS[1])
 if v and cjson.decode(v).owner == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -201,27 +206,35 @@ return 0
 
 // completeScript replaces the key KEYS[1] with the stored response ARGV[2]
 // if it still belongs to ARGV[1], for ARGV[3] ms, and counts ARGV[4]
-// bytes of it in the scope's quota: the sorted set KEYS[2] ("size:key"
-// scored by expiry, ms) and the byte total KEYS[3].
+// bytes of it in the scope's quota in place of the lease's place ARGV[5]:
+// the sorted set KEYS[2] ("size:key" scored by expiry, ms) and the byte
+// total KEYS[3].
 var completeScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v and cjson.decode(v).owner == ARGV[1] then
+  redis.call('ZREM', KEYS[2], ARGV[5])
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4] .. ':' .. KEYS[1])
   redis.call('INCRBY', KEYS[3], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  -- Only ever extended: the set also holds the places of requests in
+  -- flight, which may outlive a short TTL.
+  local ttl = tonumber(ARGV[3])
+  if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+  if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
   return 1
 end
 return false
 `)
 
 // quotaScript drops the expired entries of a scope's quota (KEYS[1], the
-// sorted set, KEYS[2], the byte total) and returns 0 when the scope holds
-// fewer than ARGV[1] records and ARGV[2] bytes, else the seconds until its
-// oldest record expires (at least 1).
+// sorted set, KEYS[2], the byte total) and, when the scope holds fewer
+// than ARGV[1] records and ARGV[2] bytes, adds the lease's place ARGV[3]
+// (a record of 0 bytes until Complete replaces it) for ARGV[4] ms and
+// returns 0; else it returns the seconds until the oldest record expires
+// (at least 1). Checking and taking the place in one script is what keeps
+// concurrent requests from passing the quota together.
 var quotaScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -234,7 +247,12 @@ if #gone > 0 then
 end
 local n = redis.call('ZCARD', KEYS[1])
 local b = tonumber(redis.call('GET', KEYS[2]) or '0')
-if n < tonumber(ARGV[1]) and b < tonumber(ARGV[2]) then return 0 end
+if n < tonumber(ARGV[1]) and b < tonumber(ARGV[2]) then
+  local hold = tonumber(ARGV[4])
+  redis.call('ZADD', KEYS[1], now + hold, ARGV[3])
+  if redis.call('PTTL', KEYS[1]) < hold then redis.call('PEXPIRE', KEYS[1], hold) end
+  return 0
+end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local wait = 1
 if first[2] then wait = math.max(1, math.ceil((tonumber(first[2]) - now) / 1000)) end
@@ -266,7 +284,8 @@ func (s *Store) Begin(ctx context.Context, scope, key, fp string) (*Lease, *Resp
 		}
 		if ok {
 			l := &Lease{s: s, key: rkey, owner: owner, fp: fp, qset: qset, qbytes: qbytes}
-			wait, err := quotaScript.Run(ctx, s.rdb, []string{qset, qbytes}, s.opts.MaxRecords, s.opts.MaxBytes).Int64()
+			wait, err := quotaScript.Run(ctx, s.rdb, []string{qset, qbytes},
+				s.opts.MaxRecords, s.opts.MaxBytes, l.place(), s.opts.LockTTL.Milliseconds()).Int64()
 			if err != nil {
 				l.Release(ctx)
 				return nil, nil, s.degraded(ctx, err)
@@ -329,7 +348,7 @@ func (l *Lease) Complete(ctx context.Context, res Response) {
 	if err == nil {
 		size := len(stored) + len(l.key)
 		err = completeScript.Run(ctx, l.s.rdb, []string{l.key, l.qset, l.qbytes},
-			l.owner, stored, l.s.opts.TTL.Milliseconds(), size).Err()
+			l.owner, stored, l.s.opts.TTL.Milliseconds(), size, l.place()).Err()
 	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		l.s.opts.Log.WarnContext(ctx, "idempotent response not stored; a retry after the lock TTL would run again",
@@ -343,11 +362,17 @@ func (l *Lease) Complete(ctx context.Context, res Response) {
 func (l *Lease) Release(ctx context.Context) {
 	ctx, cancel := afterRequest(ctx)
 	defer cancel()
-	if err := releaseScript.Run(ctx, l.s.rdb, []string{l.key}, l.owner).Err(); err != nil {
+	if err := releaseScript.Run(ctx, l.s.rdb, []string{l.key, l.qset}, l.owner, l.place()).Err(); err != nil {
 		l.s.opts.Log.WarnContext(ctx, "idempotency key not released; it frees itself after the lock TTL",
 			slog.Any("error", err))
 	}
 }
+
+// place is the lease's member in its scope's quota set while it runs: a
+// record of 0 bytes ("size:key"), named by its owner too so that a lease
+// whose lock expired never drops the place of the next request with the
+// same key.
+func (l *Lease) place() string { return "0:" + l.key + "#" + l.owner }
 
 // afterRequest is ctx without its cancellation, bounded: Redis work after
 // the handler must happen even if the client left.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,4 +225,47 @@ func TestQuotaByRecordsAndBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A burst of new keys at the same moment cannot pass the record quota
+// together: each request holds its place in the count from Begin on.
+func TestQuotaHoldsAgainstABurst(t *testing.T) {
+	r := faultredis.New(t)
+	s := idempotency.New(r.Client(t), idempotency.Options{Prefix: "burst:", MaxRecords: 3})
+	const burst = 20
+	leases := make(chan *idempotency.Lease, burst)
+	var refused atomic.Int32
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Go(func() {
+			lease, _, err := s.Begin(ctx, "mallory", fmt.Sprint("k-", i), fpA)
+			switch {
+			case err == nil && lease != nil:
+				leases <- lease
+			case errors.Is(err, idempotency.ErrQuota):
+				refused.Add(1)
+			default:
+				t.Errorf("Begin in a burst: %v, %v; want a lease or ErrQuota", lease, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(leases)
+	var running []*idempotency.Lease
+	for l := range leases {
+		running = append(running, l)
+	}
+	if len(running) != 3 || refused.Load() != burst-3 {
+		t.Fatalf("%d requests with new keys at once against a quota of 3: %d ran, %d refused; want 3 and %d",
+			burst, len(running), refused.Load(), burst-3)
+	}
+	// A released place is free again; a completed one stays taken.
+	running[0].Release(ctx)
+	begin(t, s, "mallory", "k-after-release", fpA).Complete(ctx, created)
+	running[1].Complete(ctx, created)
+	if _, _, err := s.Begin(ctx, "mallory", "k-one-more", fpA); !errors.Is(err, idempotency.ErrQuota) {
+		t.Errorf("with 2 stored and 1 running against a quota of 3: %v, want ErrQuota", err)
+	}
+	// Another caller has its own quota.
+	begin(t, s, "alice", "k-0", fpA)
 }
