@@ -2,11 +2,8 @@ package command
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"math"
 	"runtime/debug"
-	"strings"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 )
@@ -37,14 +34,6 @@ type GCSettings struct {
 	MemoryLimit int64
 }
 
-func (s GCSettings) String() string {
-	limit := "none"
-	if s.MemoryLimit != math.MaxInt64 {
-		limit = fmt.Sprintf("%d MiB", s.MemoryLimit>>20)
-	}
-	return fmt.Sprintf("GOGC=%d, memory limit %s", s.GCPercent, limit)
-}
-
 // SetGC sets the garbage collector of a service process: GOGC
 // DefaultGCPercent unless GOGC is set, and the soft memory limit from the
 // container's cgroup (memlimit, AUTOMEMLIMIT to change the share or "off")
@@ -53,8 +42,7 @@ func (s GCSettings) String() string {
 func SetGC(getenv func(string) string, limit func() (uint64, error)) (GCSettings, error) {
 	// The runtime has read GOGC and GOMEMLIMIT already; an explicit one
 	// wins over the defaults below.
-	gogc := strings.TrimSpace(getenv("GOGC"))
-	if gogc == "" {
+	if getenv("GOGC") == "" {
 		debug.SetGCPercent(DefaultGCPercent)
 	}
 	var err error
